@@ -1,0 +1,121 @@
+import { and, eq, gt, or } from "drizzle-orm";
+import type { Orm, Transaction } from "./db/database.ts";
+import { controller, ipAddress, network, node, nodeInterface, otherDevice, reservedIpAddress, switchDevice } from "./db/schema/index.ts";
+import { bigIntToIp, type Cidr, hostBounds, type IpFamily, ipToBigInt, parseCidr } from "./ip.ts";
+
+type Reader = Orm | Transaction;
+export type NetworkRow = typeof network.$inferSelect;
+
+/** The network's IPv4 or IPv6 part as a CIDR, or null when it has none. */
+export function networkCidr(row: NetworkRow, family: IpFamily): Cidr | null {
+  const base = family === 4 ? row.network : row.network_ipv6;
+  const prefix = family === 4 ? row.subnet : row.subnet_ipv6;
+  if (base === null || prefix === null) return null;
+  return parseCidr(`${base}/${prefix}`);
+}
+
+/** The network's DHCP range for `family` as integers, or null when DHCP or the range is off. */
+export function dhcpRange(row: NetworkRow, family: IpFamily): { first: bigint; last: bigint } | null {
+  if (!row.dhcp || row.dhcp_nodes_only) return null;
+  const begin = family === 4 ? row.dhcp_range_begin : row.dhcp_range_begin_ipv6;
+  const end = family === 4 ? row.dhcp_range_end : row.dhcp_range_end_ipv6;
+  if (!begin || !end) return null;
+  return { first: ipToBigInt(begin), last: ipToBigInt(end) };
+}
+
+/**
+ * Collects every address of `family` that allocation must skip in this network: addresses
+ * held by any owner, unexpired reservations, and the gateway.
+ */
+export async function occupiedAddresses(db: Reader, row: NetworkRow, family: IpFamily, now: number): Promise<Set<bigint>> {
+  const column = family === 4 ? ipAddress.ipaddress : ipAddress.ipaddress_ipv6;
+  const held = await db.select({ address: column }).from(ipAddress).where(eq(ipAddress.network_id, row.id));
+  const reserved = await db
+    .select({ address: reservedIpAddress.ipaddress })
+    .from(reservedIpAddress)
+    .where(and(eq(reservedIpAddress.network_id, row.id), gt(reservedIpAddress.expires_at, now)));
+  const occupied = new Set<bigint>();
+  for (const { address } of [...held, ...reserved]) {
+    if (address && address.includes(":") === (family === 6)) occupied.add(ipToBigInt(address));
+  }
+  const gateway = family === 4 ? row.gateway : row.gateway_ipv6;
+  if (gateway) occupied.add(ipToBigInt(gateway));
+  return occupied;
+}
+
+/**
+ * Returns the lowest free host address of `family` in the network, or null when it is full.
+ * Free means: a host address (not network, broadcast or subnet-router), outside the DHCP
+ * range, not held, not reserved and not the gateway. Call it inside the write transaction
+ * that stores the result, so two callers never receive the same address.
+ */
+export async function firstFreeAddress(db: Reader, row: NetworkRow, family: IpFamily, now: number, skip?: Set<bigint>): Promise<string | null> {
+  const cidr = networkCidr(row, family);
+  if (cidr === null) return null;
+  const occupied = await occupiedAddresses(db, row, family, now);
+  for (const value of skip ?? []) occupied.add(value);
+  const range = dhcpRange(row, family);
+  const { first, last } = hostBounds(cidr);
+  for (let candidate = first; candidate <= last; candidate++) {
+    if (range && candidate >= range.first && candidate <= range.last) {
+      candidate = range.last;
+      continue;
+    }
+    if (!occupied.has(candidate)) return bigIntToIp(candidate, family);
+  }
+  return null;
+}
+
+/** Loads a network by name, or null. */
+export async function findNetwork(db: Reader, name: string): Promise<NetworkRow | null> {
+  const [row] = await db.select().from(network).where(eq(network.name, name));
+  return row ?? null;
+}
+
+/** Who holds an address, for conflict messages. */
+export interface AddressOwner {
+  /** E.g. `interface BOOTIF of node "node001"` or `controller "controller"`. */
+  description: string;
+  nodeInterfaceId: number | null;
+  controllerId: number | null;
+  switchId: number | null;
+  otherDeviceId: number | null;
+}
+
+/** Finds the holder of `address` in a network, or null when it is free. */
+export async function addressOwner(db: Reader, networkId: number, address: string): Promise<AddressOwner | null> {
+  const [row] = await db
+    .select({
+      nodeInterfaceId: ipAddress.node_interface_id,
+      controllerId: ipAddress.controller_id,
+      switchId: ipAddress.switch_id,
+      otherDeviceId: ipAddress.other_device_id,
+      interfaceName: nodeInterface.interface,
+      nodeName: node.name,
+      controllerName: controller.hostname,
+      switchName: switchDevice.name,
+      otherDeviceName: otherDevice.name,
+    })
+    .from(ipAddress)
+    .leftJoin(nodeInterface, eq(nodeInterface.id, ipAddress.node_interface_id))
+    .leftJoin(node, eq(node.id, nodeInterface.node_id))
+    .leftJoin(controller, eq(controller.id, ipAddress.controller_id))
+    .leftJoin(switchDevice, eq(switchDevice.id, ipAddress.switch_id))
+    .leftJoin(otherDevice, eq(otherDevice.id, ipAddress.other_device_id))
+    .where(and(eq(ipAddress.network_id, networkId), or(eq(ipAddress.ipaddress, address), eq(ipAddress.ipaddress_ipv6, address))));
+  if (!row) return null;
+  const description = row.nodeName !== null
+    ? `interface ${row.interfaceName} of node "${row.nodeName}"`
+    : row.controllerName !== null
+      ? `controller "${row.controllerName}"`
+      : row.switchName !== null
+        ? `switch "${row.switchName}"`
+        : `other device "${row.otherDeviceName}"`;
+  return {
+    description,
+    nodeInterfaceId: row.nodeInterfaceId,
+    controllerId: row.controllerId,
+    switchId: row.switchId,
+    otherDeviceId: row.otherDeviceId,
+  };
+}

@@ -1,0 +1,42 @@
+import type { Logger } from "@logtape/logtape";
+import { TokenService } from "./auth.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import type { Config } from "./config.ts";
+import type { Database } from "./db/database.ts";
+import type { Hardware } from "./hardware/index.ts";
+import { logger } from "./log.ts";
+import { Templates } from "./templates.ts";
+
+/** Everything a route handler may use, built once per app. */
+export interface Services {
+  config: Config;
+  db: Database;
+  hardware: Hardware;
+  clock: Clock;
+  tokens: TokenService;
+  log: Logger;
+  templates: Templates;
+}
+
+/** What the app factory needs; the clock defaults to the wall clock. */
+export interface ServiceOptions {
+  config: Config;
+  db: Database;
+  hardware: Hardware;
+  clock?: Clock;
+  templates?: Templates;
+}
+
+/** Builds the services shared by all handlers of one app. */
+export function createServices(options: ServiceOptions): Services {
+  const clock = options.clock ?? systemClock;
+  return {
+    config: options.config,
+    db: options.db,
+    hardware: options.hardware,
+    clock,
+    tokens: new TokenService(options.config.api.secretKey, options.config.api.expirySeconds, clock),
+    log: logger("app"),
+    templates: options.templates ?? new Templates(options.config.templates.directory),
+  };
+}

@@ -1,0 +1,68 @@
+import { serve } from "@hono/node-server";
+import { createApp } from "./lib/app.ts";
+import { bootstrapIfEmpty } from "./lib/bootstrap.ts";
+import { ConfigError, loadConfig, locateConfig, CONFIG_ENV } from "./lib/config.ts";
+import { openDatabase, redactUrl } from "./lib/db/database.ts";
+import { systemHardware } from "./lib/hardware/index.ts";
+import { describeError, logger, setupLogging, stopLogging } from "./lib/log.ts";
+import { systemClock } from "./lib/clock.ts";
+import { ensureKeyFile } from "./lib/secrets.ts";
+
+const log = logger("main");
+
+/** Starts the daemon: config, logging, database, bootstrap, HTTP listener, signal handling. */
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const named = argv.some((argument) => argument.startsWith("--config")) || Boolean(process.env[CONFIG_ENV]);
+  const file = locateConfig(argv, process.env, process.cwd());
+  const config = loadConfig(file, { allowGenerate: !named });
+  await setupLogging(config.logger.level, config.logger.logfile);
+  if (config.generated) {
+    log.warning("Generated a new configuration with random API credentials at {file}; the password is in that file", { file });
+  }
+  log.info("Using configuration {file}", { file });
+
+  ensureKeyFile(config.files.keyfile);
+  const db = await openDatabase(config.database);
+  log.info("Opened database {url}", { url: redactUrl(config.database.url) });
+  await bootstrapIfEmpty(db, config, systemClock.now());
+
+  const { app } = createApp({ config, db, hardware: systemHardware });
+  const server = serve({ fetch: app.fetch, hostname: config.api.listenHost, port: config.api.listenPort }, (info) => {
+    log.info("Listening on {address}:{port}", { address: info.address, port: info.port });
+  });
+  server.on("error", async (error) => {
+    log.fatal("Cannot listen on {host}:{port}: {error}", { host: config.api.listenHost, port: config.api.listenPort, error: error.message });
+    db.close();
+    await stopLogging();
+    process.exit(1);
+  });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("Received {signal}: finishing requests in flight", { signal });
+    server.close(async () => {
+      db.close();
+      log.info("Stopped");
+      await stopLogging();
+      process.exit(0);
+    });
+    // Keep-alive connections would hold close() open; idle ones are closed now.
+    (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+main().catch(async (error) => {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`luna2-daemon: ${error.message}\n`);
+  } else {
+    log.fatal("Start-up failed: {error}", { error: describeError(error) });
+    await stopLogging();
+    process.stderr.write(`luna2-daemon: start-up failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  }
+  process.exit(1);
+});

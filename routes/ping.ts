@@ -1,0 +1,3 @@
+import { handler, message } from "../lib/route.ts";
+
+export const GET = handler({ auth: "none", summary: "Liveness check" }, () => message("pong"));
