@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { parse as parseIni } from "ini";
+import { parse as parseIni } from "js-ini";
 
 /** Environment variable naming the luna.ini file when `--config` is not given. */
 export const CONFIG_ENV = "LUNA2_CONFIG";
@@ -228,8 +228,24 @@ export function loadConfig(file: string, options: { allowGenerate: boolean }): C
 
 /** Validates configuration text; relative paths are resolved against the file's folder. */
 export function parseConfig(text: string, file: string, generated = false): Config {
-  const ini = parseIni(text) as Record<string, Section>;
-  const section = (name: string) => new SectionReader(file, name, ini[name] ?? {});
+  // Read like Python's configparser, which wrote the original luna.ini files: only whole lines
+  // starting with ';' or '#' are comments, so a password may contain ';', '#' and quotes.
+  let ini: Record<string, unknown>;
+  try {
+    ini = parseIni(text, { comment: [";", "#"], autoTyping: false }) as Record<string, unknown>;
+  } catch (error) {
+    throw new ConfigError(`Cannot parse configuration file ${file}: ${(error as Error).message}`);
+  }
+  const sections = new Map<string, Section>();
+  for (const [name, values] of Object.entries(ini)) {
+    if (typeof values !== "object" || values === null) {
+      throw new ConfigError(`Invalid line "${name}" in ${file}: every key must be inside a [SECTION]`);
+    }
+    const upperCased: Section = {};
+    for (const [key, value] of Object.entries(values)) upperCased[key.toUpperCase()] = value;
+    sections.set(name.toUpperCase(), upperCased);
+  }
+  const section = (name: string) => new SectionReader(file, name, sections.get(name) ?? {});
   const base = dirname(file);
   const path = (value: string) => (isAbsolute(value) ? value : resolve(base, value));
 
