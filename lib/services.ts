@@ -5,6 +5,7 @@ import type { Config } from "./config.ts";
 import type { Database } from "./db/database.ts";
 import type { Hardware } from "./hardware/index.ts";
 import { logger } from "./log.ts";
+import { SecretCipher } from "./secrets.ts";
 import { Templates } from "./templates.ts";
 
 /** Everything a route handler may use, built once per app. */
@@ -16,6 +17,8 @@ export interface Services {
   tokens: TokenService;
   log: Logger;
   templates: Templates;
+  /** Encrypts node and group secrets with the key in `config.files.keyfile`. */
+  secrets: SecretCipher;
 }
 
 /** What the app factory needs; the clock defaults to the wall clock. */
@@ -38,5 +41,6 @@ export function createServices(options: ServiceOptions): Services {
     tokens: new TokenService(options.config.api.secretKey, options.config.api.expirySeconds, clock),
     log: logger("app"),
     templates: options.templates ?? new Templates(options.config.templates.directory),
+    secrets: new SecretCipher(options.config.files.keyfile),
   };
 }
