@@ -2,13 +2,18 @@
 // Regenerate with `npm run routes` after adding, moving or removing a route file.
 import * as route0 from "../routes/all-routes.ts";
 import * as route1 from "../routes/api.ts";
-import * as route2 from "../routes/config/cluster/index.ts";
-import * as route3 from "../routes/filesauth.ts";
-import * as route4 from "../routes/openapi.json.ts";
-import * as route5 from "../routes/ping.ts";
-import * as route6 from "../routes/token.ts";
-import * as route7 from "../routes/tpm/[node].ts";
-import * as route8 from "../routes/version.ts";
+import * as route2 from "../routes/config/bmcsetup/index.ts";
+import * as route3 from "../routes/config/bmcsetup/[name]/index.ts";
+import * as route4 from "../routes/config/bmcsetup/[name]/_clone.ts";
+import * as route5 from "../routes/config/bmcsetup/[name]/_delete.ts";
+import * as route6 from "../routes/config/bmcsetup/[name]/_member.ts";
+import * as route7 from "../routes/config/cluster/index.ts";
+import * as route8 from "../routes/filesauth.ts";
+import * as route9 from "../routes/openapi.json.ts";
+import * as route10 from "../routes/ping.ts";
+import * as route11 from "../routes/token.ts";
+import * as route12 from "../routes/tpm/[node].ts";
+import * as route13 from "../routes/version.ts";
 
 /** One route module and the URI it serves. */
 export interface RouteEntry {
@@ -21,11 +26,16 @@ export interface RouteEntry {
 export const manifest: RouteEntry[] = [
   { path: "/all-routes", honoPath: "/all-routes", module: route0 },
   { path: "/api", honoPath: "/api", module: route1 },
-  { path: "/config/cluster", honoPath: "/config/cluster", module: route2 },
-  { path: "/filesauth", honoPath: "/filesauth", module: route3 },
-  { path: "/openapi.json", honoPath: "/openapi.json", module: route4 },
-  { path: "/ping", honoPath: "/ping", module: route5 },
-  { path: "/token", honoPath: "/token", module: route6 },
-  { path: "/tpm/{node}", honoPath: "/tpm/:node", module: route7 },
-  { path: "/version", honoPath: "/version", module: route8 },
+  { path: "/config/bmcsetup", honoPath: "/config/bmcsetup", module: route2 },
+  { path: "/config/bmcsetup/{name}", honoPath: "/config/bmcsetup/:name", module: route3 },
+  { path: "/config/bmcsetup/{name}/_clone", honoPath: "/config/bmcsetup/:name/_clone", module: route4 },
+  { path: "/config/bmcsetup/{name}/_delete", honoPath: "/config/bmcsetup/:name/_delete", module: route5 },
+  { path: "/config/bmcsetup/{name}/_member", honoPath: "/config/bmcsetup/:name/_member", module: route6 },
+  { path: "/config/cluster", honoPath: "/config/cluster", module: route7 },
+  { path: "/filesauth", honoPath: "/filesauth", module: route8 },
+  { path: "/openapi.json", honoPath: "/openapi.json", module: route9 },
+  { path: "/ping", honoPath: "/ping", module: route10 },
+  { path: "/token", honoPath: "/token", module: route11 },
+  { path: "/tpm/{node}", honoPath: "/tpm/:node", module: route12 },
+  { path: "/version", honoPath: "/version", module: route13 },
 ];
