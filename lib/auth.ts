@@ -9,7 +9,7 @@ export const TOKEN_HEADER = "x-access-tokens";
 /** Lifetime of the provision token embedded in boot and install scripts. */
 export const PROVISION_TOKEN_SECONDS = 3600;
 
-/** Who made a request, as decided by its token. */
+/** Identity of the caller of a request, as its token decides it. */
 export type Caller =
   | { kind: "anonymous" }
   | { kind: "admin"; userId: number }

@@ -98,7 +98,7 @@ export async function getClusterView(db: Orm, config: Config): Promise<Record<st
   return { config: { cluster: view } };
 }
 
-/** The key under which a controller's address is sent: `controller` for the beacon, else its hostname with '-' as '_'. */
+/** Returns the key of a controller's address in cluster bodies: `controller` for the beacon, else its hostname with '-' as '_'. */
 export function controllerKey(item: { hostname: string; beacon: boolean }): string {
   return item.beacon ? "controller" : item.hostname.replaceAll("-", "_");
 }

@@ -9,7 +9,7 @@ export const CONFIG_ENV = "LUNA2_CONFIG";
 /** Name of the configuration file generated on first start when none is given. */
 export const GENERATED_CONFIG_NAME = "luna.ini";
 
-/** Folder under the working directory that holds state when no configuration names one. */
+/** Folder under the working directory that contains the state when no configuration names one. */
 export const DEFAULT_STATE_DIRECTORY = "luna2-state";
 
 export type LogLevel = "debug" | "info" | "warning" | "error" | "fatal";
@@ -56,7 +56,7 @@ export interface Config {
   ha: { controllerName: string; leaseSeconds: number };
 }
 
-/** A configuration file that cannot be read or holds an invalid value. */
+/** Error for a configuration file that cannot be read or contains an invalid value. */
 export class ConfigError extends Error {
   constructor(message: string) {
     super(message);

@@ -1,6 +1,6 @@
 /**
- * The closed set of domain errors. Library code throws these; `statusFor` in this file is the only
- * place that turns them into HTTP status codes, so no status is ever derived from message text.
+ * The closed set of domain errors. Library code throws these, and `statusFor` in this file is the
+ * only place that turns them into HTTP status codes. No status is ever derived from message text.
  */
 export type DomainErrorKind =
   | "invalid"
@@ -23,42 +23,42 @@ export class DomainError extends Error {
   }
 }
 
-/** Input that fails validation; the message names the field and the value. */
+/** Creates the error for input that fails validation; the message names the field and the value. */
 export function invalid(message: string): DomainError {
   return new DomainError("invalid", message);
 }
 
-/** A missing or rejected credential. */
+/** Creates the error for a missing or rejected credential. */
 export function unauthorized(message: string): DomainError {
   return new DomainError("unauthorized", message);
 }
 
-/** A valid credential that does not grant this request. */
+/** Creates the error for a valid credential that does not grant this request. */
 export function forbidden(message: string): DomainError {
   return new DomainError("forbidden", message);
 }
 
-/** An object or file that does not exist. */
+/** Creates the error for an object or file that does not exist. */
 export function notFound(message: string): DomainError {
   return new DomainError("not_found", message);
 }
 
-/** A known path requested with a method it does not serve. */
+/** Creates the error for a known path requested with a method it does not serve. */
 export function methodNotAllowed(message: string): DomainError {
   return new DomainError("method_not_allowed", message);
 }
 
-/** A name, MAC address or IP address already held by another object. */
+/** Creates the error for a name, MAC address or IP address that another object already uses. */
 export function conflict(message: string): DomainError {
   return new DomainError("conflict", message);
 }
 
-/** An object that cannot be removed or changed because others still refer to it. */
+/** Creates the error for an object that cannot be removed or changed because others still refer to it. */
 export function inUse(message: string): DomainError {
   return new DomainError("in_use", message);
 }
 
-/** A backend (database, external tool, peer controller) that cannot serve the request now. */
+/** Creates the error for a backend (database, external tool, peer controller) that cannot serve the request now. */
 export function unavailable(message: string, cause?: unknown): DomainError {
   return new DomainError("unavailable", message, cause === undefined ? undefined : { cause });
 }

@@ -45,7 +45,7 @@ export const flag = v.pipe(
   }),
 );
 
-/** A non-negative integer, as a JSON number or a string of digits; `""` clears it. */
+/** Accepts a whole number from `min` to `max` as a JSON number or a string of digits. `""` clears it. */
 export function integer(min: number, max: number) {
   return v.pipe(
     v.union([v.number(), v.string()], "must be a whole number"),
@@ -142,7 +142,7 @@ export function nameProblem(field: string, value: string, pattern: RegExp, max =
   return null;
 }
 
-/** A valibot schema for an object name checked by `nameProblem`. */
+/** Builds a valibot schema for an object name checked by `nameProblem`. */
 export function name(field: string, pattern: RegExp, max = 63) {
   return v.pipe(
     v.string(),

@@ -3,7 +3,6 @@ import { dirname } from "node:path";
 import { Writable } from "node:stream";
 import {
   configure,
-  getConsoleSink,
   getJsonLinesFormatter,
   getLogger,
   getStreamSink,
@@ -31,7 +30,11 @@ export async function setupLogging(level: LogLevel, logfile: string | null): Pro
     const line = jsonLine(record);
     return line.endsWith("\n") ? line : line + "\n";
   };
-  const sinks: Record<string, Sink> = { console: getConsoleSink({ formatter, console: stderrConsole }) };
+  const sinks: Record<string, Sink> = {
+    console: (record) => {
+      process.stderr.write(formatter(record));
+    },
+  };
   if (logfile) {
     mkdirSync(dirname(logfile), { recursive: true });
     const stream = Writable.toWeb(createWriteStream(logfile, { flags: "a", mode: 0o640 }));
@@ -52,13 +55,6 @@ export async function stopLogging(): Promise<void> {
   await reset();
 }
 
-const stderrConsole = {
-  debug: (line: string) => process.stderr.write(line),
-  info: (line: string) => process.stderr.write(line),
-  log: (line: string) => process.stderr.write(line),
-  warn: (line: string) => process.stderr.write(line),
-  error: (line: string) => process.stderr.write(line),
-} as unknown as Console;
 
 /**
  * Describes an error for a log line. Drizzle query errors carry the statement's bound

@@ -5,12 +5,12 @@ import { invalid } from "./errors.ts";
 import type { Services } from "./services.ts";
 
 /**
- * Who may call a handler: anyone, an admin token, or an admin token or the provision token of
- * the node named by the path parameter `node`.
+ * Access rule of a handler: anyone, an admin token, or an admin token or the provision token of
+ * the node named by the given path parameter.
  */
 export type AuthRule = "none" | "admin" | { node: string };
 
-/** What a handler receives: parsed input and the shared services. */
+/** Input of a handler: the parsed request and the shared services. */
 export interface RequestContext<Body> {
   c: Context;
   services: Services;
@@ -24,7 +24,7 @@ export interface HandlerOptions<Schema extends v.GenericSchema | undefined> {
   auth: AuthRule;
   summary: string;
   body?: Schema;
-  /** Status codes this handler answers with, for the API description. */
+  /** Status codes this handler returns, for the API description. */
   responses?: Record<number, string>;
 }
 
@@ -92,17 +92,17 @@ export function describeIssue(issue: v.BaseIssue<unknown>): string {
   return `Invalid request: invalid value for ${where}: ${issue.message}`;
 }
 
-/** A JSON response with `status`. */
+/** Builds a JSON response with `status`. */
 export function json(data: unknown, status = 200): Response {
   return new Response(JSON.stringify(data), { status, headers: { "content-type": "application/json" } });
 }
 
-/** A `{"message": ...}` response, the shape luna2-cli unwraps. */
+/** Builds a `{"message": ...}` response, the shape luna2-cli unwraps. */
 export function message(text: string, status = 200): Response {
   return json({ message: text }, status);
 }
 
-/** An empty 204 response. */
+/** Builds an empty 204 response. */
 export function noContent(): Response {
   return new Response(null, { status: 204 });
 }
