@@ -8,12 +8,29 @@ import * as route4 from "../routes/config/bmcsetup/[name]/_clone.ts";
 import * as route5 from "../routes/config/bmcsetup/[name]/_delete.ts";
 import * as route6 from "../routes/config/bmcsetup/[name]/_member.ts";
 import * as route7 from "../routes/config/cluster/index.ts";
-import * as route8 from "../routes/filesauth.ts";
-import * as route9 from "../routes/openapi.json.ts";
-import * as route10 from "../routes/ping.ts";
-import * as route11 from "../routes/token.ts";
-import * as route12 from "../routes/tpm/[node].ts";
-import * as route13 from "../routes/version.ts";
+import * as route8 from "../routes/config/group/index.ts";
+import * as route9 from "../routes/config/group/[name]/index.ts";
+import * as route10 from "../routes/config/group/[name]/_clone.ts";
+import * as route11 from "../routes/config/group/[name]/_delete.ts";
+import * as route12 from "../routes/config/group/[name]/_member.ts";
+import * as route13 from "../routes/config/group/[name]/interfaces/index.ts";
+import * as route14 from "../routes/config/group/[name]/interfaces/[interface]/index.ts";
+import * as route15 from "../routes/config/group/[name]/interfaces/[interface]/_delete.ts";
+import * as route16 from "../routes/config/secrets/index.ts";
+import * as route17 from "../routes/config/secrets/group/[group]/index.ts";
+import * as route18 from "../routes/config/secrets/group/[group]/[secret]/index.ts";
+import * as route19 from "../routes/config/secrets/group/[group]/[secret]/_clone.ts";
+import * as route20 from "../routes/config/secrets/group/[group]/[secret]/_delete.ts";
+import * as route21 from "../routes/config/secrets/node/[node]/index.ts";
+import * as route22 from "../routes/config/secrets/node/[node]/[secret]/index.ts";
+import * as route23 from "../routes/config/secrets/node/[node]/[secret]/_clone.ts";
+import * as route24 from "../routes/config/secrets/node/[node]/[secret]/_delete.ts";
+import * as route25 from "../routes/filesauth.ts";
+import * as route26 from "../routes/openapi.json.ts";
+import * as route27 from "../routes/ping.ts";
+import * as route28 from "../routes/token.ts";
+import * as route29 from "../routes/tpm/[node].ts";
+import * as route30 from "../routes/version.ts";
 
 /** One route module and the URI it serves. */
 export interface RouteEntry {
@@ -32,10 +49,27 @@ export const manifest: RouteEntry[] = [
   { path: "/config/bmcsetup/{name}/_delete", honoPath: "/config/bmcsetup/:name/_delete", module: route5 },
   { path: "/config/bmcsetup/{name}/_member", honoPath: "/config/bmcsetup/:name/_member", module: route6 },
   { path: "/config/cluster", honoPath: "/config/cluster", module: route7 },
-  { path: "/filesauth", honoPath: "/filesauth", module: route8 },
-  { path: "/openapi.json", honoPath: "/openapi.json", module: route9 },
-  { path: "/ping", honoPath: "/ping", module: route10 },
-  { path: "/token", honoPath: "/token", module: route11 },
-  { path: "/tpm/{node}", honoPath: "/tpm/:node", module: route12 },
-  { path: "/version", honoPath: "/version", module: route13 },
+  { path: "/config/group", honoPath: "/config/group", module: route8 },
+  { path: "/config/group/{name}", honoPath: "/config/group/:name", module: route9 },
+  { path: "/config/group/{name}/_clone", honoPath: "/config/group/:name/_clone", module: route10 },
+  { path: "/config/group/{name}/_delete", honoPath: "/config/group/:name/_delete", module: route11 },
+  { path: "/config/group/{name}/_member", honoPath: "/config/group/:name/_member", module: route12 },
+  { path: "/config/group/{name}/interfaces", honoPath: "/config/group/:name/interfaces", module: route13 },
+  { path: "/config/group/{name}/interfaces/{interface}", honoPath: "/config/group/:name/interfaces/:interface", module: route14 },
+  { path: "/config/group/{name}/interfaces/{interface}/_delete", honoPath: "/config/group/:name/interfaces/:interface/_delete", module: route15 },
+  { path: "/config/secrets", honoPath: "/config/secrets", module: route16 },
+  { path: "/config/secrets/group/{group}", honoPath: "/config/secrets/group/:group", module: route17 },
+  { path: "/config/secrets/group/{group}/{secret}", honoPath: "/config/secrets/group/:group/:secret", module: route18 },
+  { path: "/config/secrets/group/{group}/{secret}/_clone", honoPath: "/config/secrets/group/:group/:secret/_clone", module: route19 },
+  { path: "/config/secrets/group/{group}/{secret}/_delete", honoPath: "/config/secrets/group/:group/:secret/_delete", module: route20 },
+  { path: "/config/secrets/node/{node}", honoPath: "/config/secrets/node/:node", module: route21 },
+  { path: "/config/secrets/node/{node}/{secret}", honoPath: "/config/secrets/node/:node/:secret", module: route22 },
+  { path: "/config/secrets/node/{node}/{secret}/_clone", honoPath: "/config/secrets/node/:node/:secret/_clone", module: route23 },
+  { path: "/config/secrets/node/{node}/{secret}/_delete", honoPath: "/config/secrets/node/:node/:secret/_delete", module: route24 },
+  { path: "/filesauth", honoPath: "/filesauth", module: route25 },
+  { path: "/openapi.json", honoPath: "/openapi.json", module: route26 },
+  { path: "/ping", honoPath: "/ping", module: route27 },
+  { path: "/token", honoPath: "/token", module: route28 },
+  { path: "/tpm/{node}", honoPath: "/tpm/:node", module: route29 },
+  { path: "/version", honoPath: "/version", module: route30 },
 ];
