@@ -7,6 +7,7 @@ import { systemHardware } from "./lib/hardware/index.ts";
 import { describeError, logger, setupLogging, stopLogging } from "./lib/log.ts";
 import { systemClock } from "./lib/clock.ts";
 import { ensureKeyFile } from "./lib/secrets.ts";
+import { failInterruptedJobs } from "./lib/jobs.ts";
 
 const log = logger("main");
 
@@ -26,6 +27,7 @@ async function main(): Promise<void> {
   const db = await openDatabase(config.database);
   log.info("Opened database {url}", { url: redactUrl(config.database.url) });
   await bootstrapIfEmpty(db, config, systemClock.now());
+  await failInterruptedJobs(db, systemClock, config.ha.controllerName);
 
   const { app } = createApp({ config, db, hardware: systemHardware });
   const server = serve({ fetch: app.fetch, hostname: config.api.listenHost, port: config.api.listenPort }, (info) => {

@@ -16,21 +16,40 @@ import * as route12 from "../routes/config/group/[name]/_member.ts";
 import * as route13 from "../routes/config/group/[name]/interfaces/index.ts";
 import * as route14 from "../routes/config/group/[name]/interfaces/[interface]/index.ts";
 import * as route15 from "../routes/config/group/[name]/interfaces/[interface]/_delete.ts";
-import * as route16 from "../routes/config/secrets/index.ts";
-import * as route17 from "../routes/config/secrets/group/[group]/index.ts";
-import * as route18 from "../routes/config/secrets/group/[group]/[secret]/index.ts";
-import * as route19 from "../routes/config/secrets/group/[group]/[secret]/_clone.ts";
-import * as route20 from "../routes/config/secrets/group/[group]/[secret]/_delete.ts";
-import * as route21 from "../routes/config/secrets/node/[node]/index.ts";
-import * as route22 from "../routes/config/secrets/node/[node]/[secret]/index.ts";
-import * as route23 from "../routes/config/secrets/node/[node]/[secret]/_clone.ts";
-import * as route24 from "../routes/config/secrets/node/[node]/[secret]/_delete.ts";
-import * as route25 from "../routes/filesauth.ts";
-import * as route26 from "../routes/openapi.json.ts";
-import * as route27 from "../routes/ping.ts";
-import * as route28 from "../routes/token.ts";
-import * as route29 from "../routes/tpm/[node].ts";
-import * as route30 from "../routes/version.ts";
+import * as route16 from "../routes/config/node/index.ts";
+import * as route17 from "../routes/config/node/[name]/index.ts";
+import * as route18 from "../routes/config/node/[name]/_clone.ts";
+import * as route19 from "../routes/config/node/[name]/_delete.ts";
+import * as route20 from "../routes/config/node/[name]/interfaces/index.ts";
+import * as route21 from "../routes/config/node/[name]/interfaces/[interface]/index.ts";
+import * as route22 from "../routes/config/node/[name]/interfaces/[interface]/_delete.ts";
+import * as route23 from "../routes/config/osimage/index.ts";
+import * as route24 from "../routes/config/osimage/[name]/index.ts";
+import * as route25 from "../routes/config/osimage/[name]/_clone.ts";
+import * as route26 from "../routes/config/osimage/[name]/_delete.ts";
+import * as route27 from "../routes/config/osimage/[name]/_member.ts";
+import * as route28 from "../routes/config/osimage/[name]/osimagetag/[tag]/_delete.ts";
+import * as route29 from "../routes/config/osimage/[name]/tag.ts";
+import * as route30 from "../routes/config/osimagetag/index.ts";
+import * as route31 from "../routes/config/osimagetag/[name]/index.ts";
+import * as route32 from "../routes/config/secrets/index.ts";
+import * as route33 from "../routes/config/secrets/group/[group]/index.ts";
+import * as route34 from "../routes/config/secrets/group/[group]/[secret]/index.ts";
+import * as route35 from "../routes/config/secrets/group/[group]/[secret]/_clone.ts";
+import * as route36 from "../routes/config/secrets/group/[group]/[secret]/_delete.ts";
+import * as route37 from "../routes/config/secrets/node/[node]/index.ts";
+import * as route38 from "../routes/config/secrets/node/[node]/[secret]/index.ts";
+import * as route39 from "../routes/config/secrets/node/[node]/[secret]/_clone.ts";
+import * as route40 from "../routes/config/secrets/node/[node]/[secret]/_delete.ts";
+import * as route41 from "../routes/config/status/[request_id].ts";
+import * as route42 from "../routes/control/status/[request_id].ts";
+import * as route43 from "../routes/filesauth.ts";
+import * as route44 from "../routes/openapi.json.ts";
+import * as route45 from "../routes/ping.ts";
+import * as route46 from "../routes/service/status/[request_id].ts";
+import * as route47 from "../routes/token.ts";
+import * as route48 from "../routes/tpm/[node].ts";
+import * as route49 from "../routes/version.ts";
 
 /** One route module and the URI it serves. */
 export interface RouteEntry {
@@ -57,19 +76,38 @@ export const manifest: RouteEntry[] = [
   { path: "/config/group/{name}/interfaces", honoPath: "/config/group/:name/interfaces", module: route13 },
   { path: "/config/group/{name}/interfaces/{interface}", honoPath: "/config/group/:name/interfaces/:interface", module: route14 },
   { path: "/config/group/{name}/interfaces/{interface}/_delete", honoPath: "/config/group/:name/interfaces/:interface/_delete", module: route15 },
-  { path: "/config/secrets", honoPath: "/config/secrets", module: route16 },
-  { path: "/config/secrets/group/{group}", honoPath: "/config/secrets/group/:group", module: route17 },
-  { path: "/config/secrets/group/{group}/{secret}", honoPath: "/config/secrets/group/:group/:secret", module: route18 },
-  { path: "/config/secrets/group/{group}/{secret}/_clone", honoPath: "/config/secrets/group/:group/:secret/_clone", module: route19 },
-  { path: "/config/secrets/group/{group}/{secret}/_delete", honoPath: "/config/secrets/group/:group/:secret/_delete", module: route20 },
-  { path: "/config/secrets/node/{node}", honoPath: "/config/secrets/node/:node", module: route21 },
-  { path: "/config/secrets/node/{node}/{secret}", honoPath: "/config/secrets/node/:node/:secret", module: route22 },
-  { path: "/config/secrets/node/{node}/{secret}/_clone", honoPath: "/config/secrets/node/:node/:secret/_clone", module: route23 },
-  { path: "/config/secrets/node/{node}/{secret}/_delete", honoPath: "/config/secrets/node/:node/:secret/_delete", module: route24 },
-  { path: "/filesauth", honoPath: "/filesauth", module: route25 },
-  { path: "/openapi.json", honoPath: "/openapi.json", module: route26 },
-  { path: "/ping", honoPath: "/ping", module: route27 },
-  { path: "/token", honoPath: "/token", module: route28 },
-  { path: "/tpm/{node}", honoPath: "/tpm/:node", module: route29 },
-  { path: "/version", honoPath: "/version", module: route30 },
+  { path: "/config/node", honoPath: "/config/node", module: route16 },
+  { path: "/config/node/{name}", honoPath: "/config/node/:name", module: route17 },
+  { path: "/config/node/{name}/_clone", honoPath: "/config/node/:name/_clone", module: route18 },
+  { path: "/config/node/{name}/_delete", honoPath: "/config/node/:name/_delete", module: route19 },
+  { path: "/config/node/{name}/interfaces", honoPath: "/config/node/:name/interfaces", module: route20 },
+  { path: "/config/node/{name}/interfaces/{interface}", honoPath: "/config/node/:name/interfaces/:interface", module: route21 },
+  { path: "/config/node/{name}/interfaces/{interface}/_delete", honoPath: "/config/node/:name/interfaces/:interface/_delete", module: route22 },
+  { path: "/config/osimage", honoPath: "/config/osimage", module: route23 },
+  { path: "/config/osimage/{name}", honoPath: "/config/osimage/:name", module: route24 },
+  { path: "/config/osimage/{name}/_clone", honoPath: "/config/osimage/:name/_clone", module: route25 },
+  { path: "/config/osimage/{name}/_delete", honoPath: "/config/osimage/:name/_delete", module: route26 },
+  { path: "/config/osimage/{name}/_member", honoPath: "/config/osimage/:name/_member", module: route27 },
+  { path: "/config/osimage/{name}/osimagetag/{tag}/_delete", honoPath: "/config/osimage/:name/osimagetag/:tag/_delete", module: route28 },
+  { path: "/config/osimage/{name}/tag", honoPath: "/config/osimage/:name/tag", module: route29 },
+  { path: "/config/osimagetag", honoPath: "/config/osimagetag", module: route30 },
+  { path: "/config/osimagetag/{name}", honoPath: "/config/osimagetag/:name", module: route31 },
+  { path: "/config/secrets", honoPath: "/config/secrets", module: route32 },
+  { path: "/config/secrets/group/{group}", honoPath: "/config/secrets/group/:group", module: route33 },
+  { path: "/config/secrets/group/{group}/{secret}", honoPath: "/config/secrets/group/:group/:secret", module: route34 },
+  { path: "/config/secrets/group/{group}/{secret}/_clone", honoPath: "/config/secrets/group/:group/:secret/_clone", module: route35 },
+  { path: "/config/secrets/group/{group}/{secret}/_delete", honoPath: "/config/secrets/group/:group/:secret/_delete", module: route36 },
+  { path: "/config/secrets/node/{node}", honoPath: "/config/secrets/node/:node", module: route37 },
+  { path: "/config/secrets/node/{node}/{secret}", honoPath: "/config/secrets/node/:node/:secret", module: route38 },
+  { path: "/config/secrets/node/{node}/{secret}/_clone", honoPath: "/config/secrets/node/:node/:secret/_clone", module: route39 },
+  { path: "/config/secrets/node/{node}/{secret}/_delete", honoPath: "/config/secrets/node/:node/:secret/_delete", module: route40 },
+  { path: "/config/status/{request_id}", honoPath: "/config/status/:request_id", module: route41 },
+  { path: "/control/status/{request_id}", honoPath: "/control/status/:request_id", module: route42 },
+  { path: "/filesauth", honoPath: "/filesauth", module: route43 },
+  { path: "/openapi.json", honoPath: "/openapi.json", module: route44 },
+  { path: "/ping", honoPath: "/ping", module: route45 },
+  { path: "/service/status/{request_id}", honoPath: "/service/status/:request_id", module: route46 },
+  { path: "/token", honoPath: "/token", module: route47 },
+  { path: "/tpm/{node}", honoPath: "/tpm/:node", module: route48 },
+  { path: "/version", honoPath: "/version", module: route49 },
 ];

@@ -322,6 +322,7 @@ CREATE TABLE `job_message` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
 	`request_id` text NOT NULL,
 	`message` text NOT NULL,
+	`status` integer DEFAULT 200 NOT NULL,
 	`created` integer NOT NULL,
 	`read` integer DEFAULT false NOT NULL,
 	FOREIGN KEY (`request_id`) REFERENCES `job`(`request_id`) ON UPDATE no action ON DELETE cascade

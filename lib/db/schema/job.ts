@@ -23,6 +23,8 @@ export const jobMessage = sqliteTable("job_message", {
   id: integer("id").primaryKey({ autoIncrement: true }),
   request_id: text("request_id").notNull().references(() => job.request_id, { onDelete: "cascade" }),
   message: text("message").notNull(),
+  /** HTTP-like outcome of the step: 200 for progress and success, 4xx/5xx for a failure. */
+  status: integer("status").notNull().default(200),
   created: integer("created").notNull(),
   read: integer("read", { mode: "boolean" }).notNull().default(false),
 }, (table) => [index("job_message_request").on(table.request_id, table.read)]);
