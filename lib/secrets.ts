@@ -4,6 +4,8 @@ import { dirname } from "node:path";
 
 const KEY_BYTES = 32;
 const IV_BYTES = 12;
+const TAG_BYTES = 16;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 /** Prefix of stored ciphertext, so a future key or cipher change can be told apart. */
 const FORMAT = "v1:";
 
@@ -13,6 +15,14 @@ export function ensureKeyFile(path: string): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   writeFileSync(path, randomBytes(KEY_BYTES).toString("base64") + "\n", { mode: 0o600, flag: "wx" });
   chmodSync(path, 0o600);
+}
+
+/** Thrown when stored ciphertext cannot be opened: altered data, another key, or an unknown format. */
+export class SecretDecryptionError extends Error {
+  constructor(reason: string, options?: ErrorOptions) {
+    super(`Cannot decrypt stored secret: ${reason}`, options);
+    this.name = "SecretDecryptionError";
+  }
 }
 
 /** Encrypts and decrypts secret contents with AES-256-GCM under the key file's key. */
@@ -32,15 +42,23 @@ export class SecretCipher {
     return FORMAT + Buffer.concat([iv, Buffer.from(sealed)]).toString("base64");
   }
 
-  /** Reverses `encrypt`; throws when the data was altered or another key was used. */
+  /**
+   * Reverses `encrypt`. Throws `SecretDecryptionError` when the data was altered, another key
+   * was used or the value is not in the v1 format, so a caller never receives garbage.
+   */
   async decrypt(stored: string): Promise<string> {
-    if (!stored.startsWith(FORMAT)) throw new Error("Stored secret is not in the v1 format");
-    const bytes = Buffer.from(stored.slice(FORMAT.length), "base64");
-    const opened = await webcrypto.subtle.decrypt(
-      { name: "AES-GCM", iv: bytes.subarray(0, IV_BYTES) },
-      await this.#key,
-      bytes.subarray(IV_BYTES),
-    );
-    return new TextDecoder().decode(opened);
+    if (!stored.startsWith(FORMAT)) throw new SecretDecryptionError("the value is not in the v1 format");
+    const encoded = stored.slice(FORMAT.length);
+    if (!BASE64.test(encoded)) throw new SecretDecryptionError("the value is not valid base64");
+    const bytes = Buffer.from(encoded, "base64");
+    if (bytes.length < IV_BYTES + TAG_BYTES) throw new SecretDecryptionError("the value is too short");
+
+    let opened: ArrayBuffer;
+    try {
+      opened = await webcrypto.subtle.decrypt({ name: "AES-GCM", iv: bytes.subarray(0, IV_BYTES) }, await this.#key, bytes.subarray(IV_BYTES));
+    } catch (error) {
+      throw new SecretDecryptionError("the data was altered or another key file was used", { cause: error });
+    }
+    return new TextDecoder("utf-8", { fatal: true }).decode(opened);
   }
 }
