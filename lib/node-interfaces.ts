@@ -1,8 +1,10 @@
 import { and, eq, inArray } from "drizzle-orm";
-import type { Transaction } from "./db/database.ts";
+import type { Database, Orm, Transaction } from "./db/database.ts";
 import { groupInterface, ipAddress, network, node, nodeInterface } from "./db/schema/index.ts";
 import { conflict, notFound } from "./errors.ts";
 import { firstFreeAddress, type NetworkRow } from "./ipam.ts";
+
+type Reader = Orm | Transaction;
 
 export type NodeInterfaceRow = typeof nodeInterface.$inferSelect;
 export type IpAddressRow = typeof ipAddress.$inferSelect;
@@ -58,7 +60,8 @@ export async function syncNodeWithGroup(tx: Transaction, nodeId: number, now: nu
     .select({ item: groupInterface, net: network })
     .from(groupInterface)
     .leftJoin(network, eq(network.id, groupInterface.network_id))
-    .where(eq(groupInterface.group_id, nodeRow.group_id));
+    .where(eq(groupInterface.group_id, nodeRow.group_id))
+    .orderBy(groupInterface.id);
   const existing = await tx
     .select({ item: nodeInterface, address: ipAddress })
     .from(nodeInterface)
@@ -108,4 +111,91 @@ export async function syncNodeWithGroup(tx: Transaction, nodeId: number, now: nu
       await allocateInterfaceAddress(tx, nodeInterfaceId, net, item.dhcp, now, `interface ${item.interface} of node "${nodeRow.name}"`);
     }
   }
+}
+
+/** The network fields an interface listing needs. */
+export type InterfaceNetwork = Pick<NetworkRow, "name" | "dhcp" | "dhcp_nodes_in_pool">;
+
+/** The address fields an interface listing needs. */
+export type InterfaceAddress = Pick<IpAddressRow, "ipaddress" | "ipaddress_ipv6" | "dhcp">;
+
+/** The interface fields an interface listing needs. */
+export type InterfaceSettings = Pick<NodeInterfaceRow, "interface" | "macaddress" | "mtu" | "vlanid" | "vlan_parent" | "bond_mode" | "bond_slaves" | "options">;
+
+/**
+ * Renders one node interface as luna2-cli reads it: empty values are left out, `macaddress`
+ * is always present, `dhcp` only when true, and a comment explains addresses that DHCP overrides.
+ */
+export function formatInterface(item: InterfaceSettings, address: InterfaceAddress | null, net: InterfaceNetwork | null): Record<string, unknown> {
+  const view: Record<string, unknown> = { interface: item.interface };
+  let comment: string | null = null;
+  const ignored = address !== null && address.dhcp && net !== null && net.dhcp && net.dhcp_nodes_in_pool;
+  if (ignored && (address.ipaddress || address.ipaddress_ipv6)) comment = "ipaddress configured but ignored using dhcp and dhcp_nodes_in_pool set";
+  if (address !== null && !ignored) {
+    if (address.ipaddress) view.ipaddress = address.ipaddress;
+    if (address.ipaddress_ipv6) view.ipaddress_ipv6 = address.ipaddress_ipv6;
+  }
+  if (address?.dhcp) {
+    view.dhcp = true;
+    if (net !== null && !net.dhcp) comment = "dhcp configured but ignored with network having dhcp disabled";
+  }
+  view.macaddress = item.macaddress;
+  if (net !== null) view.network = net.name;
+  for (const key of ["mtu", "vlanid", "vlan_parent", "bond_mode", "bond_slaves", "options"] as const) {
+    if (item[key] !== null && item[key] !== "") view[key] = item[key];
+  }
+  if (comment !== null) view.comment = comment;
+  return view;
+}
+
+/** Returns the id of the node called `name`; throws notFound when there is none. */
+export async function requireNodeId(db: Reader, name: string): Promise<number> {
+  const [row] = await db.select({ id: node.id }).from(node).where(eq(node.name, name));
+  if (!row) throw notFound(`Node "${name}" does not exist`);
+  return row.id;
+}
+
+/** Loads a node's interfaces with address and network, in creation order. */
+export async function loadNodeInterfaces(db: Reader, nodeId: number, name?: string) {
+  const conditions = name === undefined ? eq(nodeInterface.node_id, nodeId) : and(eq(nodeInterface.node_id, nodeId), eq(nodeInterface.interface, name));
+  return db
+    .select({ item: nodeInterface, address: ipAddress, net: network })
+    .from(nodeInterface)
+    .leftJoin(ipAddress, eq(ipAddress.node_interface_id, nodeInterface.id))
+    .leftJoin(network, eq(network.id, ipAddress.network_id))
+    .where(conditions)
+    .orderBy(nodeInterface.id);
+}
+
+/**
+ * Lists the interfaces of a node that have an address row in a network, in the
+ * `{"config":{"node":{name:{"interfaces":[...]}}}}` envelope. Throws notFound for an unknown
+ * node or one without such interfaces.
+ */
+export async function listNodeInterfaces(db: Orm, nodeName: string): Promise<Record<string, unknown>> {
+  const nodeId = await requireNodeId(db, nodeName);
+  const rows = (await loadNodeInterfaces(db, nodeId)).filter((row) => row.net !== null);
+  if (rows.length === 0) throw notFound(`Node "${nodeName}" does not have any interface configured`);
+  const interfaces = rows.map((row) => formatInterface(row.item, row.address, row.net));
+  return { config: { node: { [nodeName]: { interfaces } } } };
+}
+
+/** Shows one interface of a node in the same envelope as `listNodeInterfaces`. */
+export async function getNodeInterface(db: Orm, nodeName: string, interfaceName: string): Promise<Record<string, unknown>> {
+  const nodeId = await requireNodeId(db, nodeName);
+  const [row] = await loadNodeInterfaces(db, nodeId, interfaceName);
+  if (!row) throw notFound(`Node "${nodeName}" does not have interface "${interfaceName}"`);
+  return { config: { node: { [nodeName]: { interfaces: [formatInterface(row.item, row.address, row.net)] } } } };
+}
+
+/** Deletes one interface of a node; its address row goes with it through the foreign key. */
+export async function deleteNodeInterface(db: Database, nodeName: string, interfaceName: string): Promise<void> {
+  await db.write(async (tx) => {
+    const nodeId = await requireNodeId(tx, nodeName);
+    const deleted = await tx
+      .delete(nodeInterface)
+      .where(and(eq(nodeInterface.node_id, nodeId), eq(nodeInterface.interface, interfaceName)))
+      .returning({ id: nodeInterface.id });
+    if (deleted.length === 0) throw notFound(`Node "${nodeName}" does not have interface "${interfaceName}"`);
+  });
 }
