@@ -1,6 +1,6 @@
 import { and, asc, eq, isNull, or } from "drizzle-orm";
 import * as v from "valibot";
-import { countOf, listNames, requireValidName } from "./config-object.ts";
+import { describeUsers, requireValidName } from "./config-object.ts";
 import { randomHex } from "./config.ts";
 import type { Database, Orm, Transaction } from "./db/database.ts";
 import { bmcsetup, node, nodeGroup } from "./db/schema/index.ts";
@@ -152,10 +152,8 @@ export async function deleteBmcSetup(db: Database, name: string): Promise<void> 
   await db.write(async (tx) => {
     const row = await findBmcSetup(tx, name);
     const users = await bmcSetupUsers(tx, row.id);
-    const parts: string[] = [];
-    if (users.groups.length > 0) parts.push(`${countOf(users.groups, "group")} (${listNames(users.groups)})`);
-    if (users.nodes.length > 0) parts.push(`${countOf(users.nodes, "node")} (${listNames(users.nodes)})`);
-    if (parts.length > 0) throw inUse(`Cannot delete BMC setup "${name}": ${parts.join(" and ")} still use it`);
+    const description = describeUsers(users.groups, users.nodes);
+    if (description !== null) throw inUse(`Cannot delete BMC setup "${name}": ${description} still use it`);
     await tx.delete(bmcsetup).where(eq(bmcsetup.id, row.id));
   });
 }

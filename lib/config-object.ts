@@ -32,6 +32,17 @@ export function countOf(names: readonly unknown[], noun: string): string {
   return `${names.length} ${noun}${names.length === 1 ? "" : "s"}`;
 }
 
+/**
+ * Describes who still uses an object, e.g. `1 group (compute-group) and 2 nodes (node001, node002)`,
+ * or returns null when nobody does.
+ */
+export function describeUsers(groups: readonly string[], nodes: readonly string[]): string | null {
+  const parts: string[] = [];
+  if (groups.length > 0) parts.push(`${countOf(groups, "group")} (${listNames(groups)})`);
+  if (nodes.length > 0) parts.push(`${countOf(nodes, "node")} (${listNames(nodes)})`);
+  return parts.length > 0 ? parts.join(" and ") : null;
+}
+
 /** Returns null for `""` and the value otherwise, for nullable text columns where `""` clears. */
 export function emptyToNull<T>(value: T | ""): T | null {
   return value === "" ? null : value;
