@@ -84,8 +84,52 @@ export interface AddressOwner {
 
 /** Finds the holder of `address` in a network, or null when it is free. */
 export async function addressOwner(db: Reader, networkId: number, address: string): Promise<AddressOwner | null> {
-  const [row] = await db
+  const [row] = await selectAddresses(db).where(
+    and(eq(ipAddress.network_id, networkId), or(eq(ipAddress.ipaddress, address), eq(ipAddress.ipaddress_ipv6, address))),
+  );
+  return row ? toOwner(row) : null;
+}
+
+/** One ip_address row of a network with its holder. */
+export interface NetworkAddress extends AddressOwner {
+  /** The ip_address row id. */
+  id: number;
+  ipaddress: string | null;
+  ipaddress_ipv6: string | null;
+  dhcp: boolean;
+  /** Name of the holding node, controller, switch or other device. */
+  device: string;
+  /** Interface name when a node interface holds the address, else null. */
+  interfaceName: string | null;
+  /** Hostname of the holding controller, or null for other holders. */
+  controllerHostname: string | null;
+  /** True when the holding controller is the beacon. */
+  beacon: boolean;
+}
+
+/** Lists every ip_address row of a network with its holder, in row id order. */
+export async function listNetworkAddresses(db: Reader, networkId: number): Promise<NetworkAddress[]> {
+  const rows = await selectAddresses(db).where(eq(ipAddress.network_id, networkId)).orderBy(ipAddress.id);
+  return rows.map((row) => ({
+    ...toOwner(row),
+    id: row.id,
+    ipaddress: row.ipaddress,
+    ipaddress_ipv6: row.ipaddress_ipv6,
+    dhcp: row.dhcp,
+    device: row.nodeName ?? row.controllerName ?? row.switchName ?? row.otherDeviceName ?? "",
+    interfaceName: row.interfaceName,
+    controllerHostname: row.controllerName,
+    beacon: row.beacon ?? false,
+  }));
+}
+
+function selectAddresses(db: Reader) {
+  return db
     .select({
+      id: ipAddress.id,
+      ipaddress: ipAddress.ipaddress,
+      ipaddress_ipv6: ipAddress.ipaddress_ipv6,
+      dhcp: ipAddress.dhcp,
       nodeInterfaceId: ipAddress.node_interface_id,
       controllerId: ipAddress.controller_id,
       switchId: ipAddress.switch_id,
@@ -93,6 +137,7 @@ export async function addressOwner(db: Reader, networkId: number, address: strin
       interfaceName: nodeInterface.interface,
       nodeName: node.name,
       controllerName: controller.hostname,
+      beacon: controller.beacon,
       switchName: switchDevice.name,
       otherDeviceName: otherDevice.name,
     })
@@ -101,9 +146,12 @@ export async function addressOwner(db: Reader, networkId: number, address: strin
     .leftJoin(node, eq(node.id, nodeInterface.node_id))
     .leftJoin(controller, eq(controller.id, ipAddress.controller_id))
     .leftJoin(switchDevice, eq(switchDevice.id, ipAddress.switch_id))
-    .leftJoin(otherDevice, eq(otherDevice.id, ipAddress.other_device_id))
-    .where(and(eq(ipAddress.network_id, networkId), or(eq(ipAddress.ipaddress, address), eq(ipAddress.ipaddress_ipv6, address))));
-  if (!row) return null;
+    .leftJoin(otherDevice, eq(otherDevice.id, ipAddress.other_device_id));
+}
+
+type AddressJoinRow = Awaited<ReturnType<ReturnType<typeof selectAddresses>["where"]>>[number];
+
+function toOwner(row: AddressJoinRow): AddressOwner {
   const description = row.nodeName !== null
     ? `interface ${row.interfaceName} of node "${row.nodeName}"`
     : row.controllerName !== null
