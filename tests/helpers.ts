@@ -6,7 +6,7 @@ import { bootstrapIfEmpty } from "../lib/bootstrap.ts";
 import { FrozenClock } from "../lib/clock.ts";
 import { type Config, parseConfig } from "../lib/config.ts";
 import { type Database, openDatabase } from "../lib/db/database.ts";
-import type { CommandResult, CommandSpec, Hardware } from "../lib/hardware/index.ts";
+import { type CommandResult, type CommandSpec, type Hardware, systemHardware } from "../lib/hardware/index.ts";
 import { ensureKeyFile } from "../lib/secrets.ts";
 import type { Services } from "../lib/services.ts";
 
@@ -59,7 +59,9 @@ export function testConfig(directory: string, extra = "", databaseUrl?: string):
 }
 
 /** Builds an app in-process on a fresh database in a new temporary directory. */
-export async function createTestApp(options: { bootstrap?: boolean; configExtra?: string; databaseUrl?: string } = {}): Promise<TestApp> {
+export async function createTestApp(
+  options: { bootstrap?: boolean; configExtra?: string; databaseUrl?: string; realHardware?: boolean } = {},
+): Promise<TestApp> {
   const directory = mkdtempSync(join(tmpdir(), "luna2-test-"));
   const config = testConfig(directory, options.configExtra ?? "", options.databaseUrl);
   ensureKeyFile(config.files.keyfile);
@@ -67,6 +69,8 @@ export async function createTestApp(options: { bootstrap?: boolean; configExtra?
   const clock = new FrozenClock(TEST_EPOCH);
   if (options.bootstrap !== false) await bootstrapIfEmpty(db, config, clock.now());
   const hardware = new RecordingHardware();
+  // With realHardware the commands really run, and are still recorded for assertions.
+  if (options.realHardware) hardware.reply = (spec) => systemHardware.run(spec);
   const { app, services } = createApp({ config, db, hardware, clock });
   const token = await services.tokens.issueAdmin();
 
