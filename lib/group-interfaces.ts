@@ -180,7 +180,7 @@ export async function applyGroupInterfaceEntry(
       .insert(groupInterface)
       .values({ group_id: group.id, interface: entry.interface, network_id: target.id, dhcp: entry.dhcp ?? false, ...settings })
       .returning();
-    await applyInterfaceToMembers(tx, group, created, target, new Set(COPIED_SETTINGS), false, now);
+    await applyInterfaceToMembers(tx, group, created, target, "add", new Set(COPIED_SETTINGS), false, now);
     return "created";
   }
 
@@ -197,7 +197,7 @@ export async function applyGroupInterfaceEntry(
   const dhcpChanged = dhcp !== current.dhcp;
   if (changed.size > 0 || dhcpChanged || networkId !== current.network_id) {
     const net = target ?? (networkId === null ? null : await networkById(tx, networkId));
-    await applyInterfaceToMembers(tx, group, updated, net, changed, dhcpChanged, now);
+    await applyInterfaceToMembers(tx, group, updated, net, "update", changed, dhcpChanged, now);
   }
   return "updated";
 }
@@ -306,16 +306,19 @@ async function removeInterfaceFromMembers(tx: Transaction, groupId: number, name
 
 /**
  * Brings the node interface of this name on every member node in line with the group
- * interface. A member without it gets it with every setting and a new address. A member
- * with it gets the settings in `changed`, a new address when its current one is not in
- * `net`, and the new dhcp flag when `dhcpChanged`. Addresses come from one pool per network
- * and family, so the network is scanned once however many members there are.
+ * interface. A member without it gets it with every setting and a new address. When a new
+ * group interface is added, a member whose same-named interface already has an address in
+ * `net` is left untouched. Otherwise a member with the interface gets the settings in
+ * `changed`, a new address when its current one is not in `net`, and the new dhcp flag when
+ * `dhcpChanged`. Addresses come from one pool per network and family, so the network is
+ * scanned once however many members there are.
  */
 async function applyInterfaceToMembers(
   tx: Transaction,
   group: GroupRow,
   item: GroupInterfaceRow,
   net: NetworkRow | null,
+  mode: "add" | "update",
   changed: Set<CopiedSetting>,
   dhcpChanged: boolean,
   now: number,
@@ -348,6 +351,8 @@ async function applyInterfaceToMembers(
         .returning({ id: nodeInterface.id });
       nodeInterfaceId = created.id;
       needsAddress = net !== null;
+    } else if (mode === "add" && net !== null && current.address?.network_id === net.id) {
+      continue;
     } else {
       nodeInterfaceId = current.item.id;
       const update = Object.fromEntries([...changed].map((key) => [key, settings[key]]));

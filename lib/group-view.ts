@@ -89,7 +89,7 @@ export async function listGroupMembers(db: Reader, name: string): Promise<string
   return rows.map((row) => row.name);
 }
 
-/** Where a shown value comes from, as the `_<key>_source` markers name it. */
+/** Origin of a shown value, as the `_<key>_source` markers name it. */
 type Source = "group" | "osimage" | "bmcsetup" | "cluster" | "default";
 
 /** Lookup tables shared by every group view of one request. */

@@ -48,7 +48,7 @@ const nameList = v.pipe(
   }),
 );
 
-/** One of `choices` or `""`, which clears the field. */
+/** Schema accepting one of `choices`, or `""`, which clears the field. */
 function choiceOrEmpty<const Choices extends readonly string[]>(choices: Choices, caseInsensitive = false) {
   return v.pipe(
     v.string(),
@@ -106,7 +106,7 @@ const GroupFieldsSchema = v.strictObject(groupFieldEntries);
 /** The group fields of one parsed request body. */
 export type GroupFields = v.InferOutput<typeof GroupFieldsSchema>;
 
-/** What a group POST did: whether the group was created, and which interfaces changed. */
+/** Outcome of a group POST: whether the group was created, and which interfaces changed. */
 export interface GroupSaveResult {
   outcome: "created" | "updated";
   interfaces: InterfaceChanges;
