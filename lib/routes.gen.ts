@@ -13,43 +13,71 @@ import * as route9 from "../routes/config/group/[name]/index.ts";
 import * as route10 from "../routes/config/group/[name]/_clone.ts";
 import * as route11 from "../routes/config/group/[name]/_delete.ts";
 import * as route12 from "../routes/config/group/[name]/_member.ts";
-import * as route13 from "../routes/config/group/[name]/interfaces/index.ts";
-import * as route14 from "../routes/config/group/[name]/interfaces/[interface]/index.ts";
-import * as route15 from "../routes/config/group/[name]/interfaces/[interface]/_delete.ts";
-import * as route16 from "../routes/config/node/index.ts";
-import * as route17 from "../routes/config/node/[name]/index.ts";
-import * as route18 from "../routes/config/node/[name]/_clone.ts";
-import * as route19 from "../routes/config/node/[name]/_delete.ts";
-import * as route20 from "../routes/config/node/[name]/interfaces/index.ts";
-import * as route21 from "../routes/config/node/[name]/interfaces/[interface]/index.ts";
-import * as route22 from "../routes/config/node/[name]/interfaces/[interface]/_delete.ts";
-import * as route23 from "../routes/config/osimage/index.ts";
-import * as route24 from "../routes/config/osimage/[name]/index.ts";
-import * as route25 from "../routes/config/osimage/[name]/_clone.ts";
-import * as route26 from "../routes/config/osimage/[name]/_delete.ts";
-import * as route27 from "../routes/config/osimage/[name]/_member.ts";
-import * as route28 from "../routes/config/osimage/[name]/osimagetag/[tag]/_delete.ts";
-import * as route29 from "../routes/config/osimage/[name]/tag.ts";
-import * as route30 from "../routes/config/osimagetag/index.ts";
-import * as route31 from "../routes/config/osimagetag/[name]/index.ts";
-import * as route32 from "../routes/config/secrets/index.ts";
-import * as route33 from "../routes/config/secrets/group/[group]/index.ts";
-import * as route34 from "../routes/config/secrets/group/[group]/[secret]/index.ts";
-import * as route35 from "../routes/config/secrets/group/[group]/[secret]/_clone.ts";
-import * as route36 from "../routes/config/secrets/group/[group]/[secret]/_delete.ts";
-import * as route37 from "../routes/config/secrets/node/[node]/index.ts";
-import * as route38 from "../routes/config/secrets/node/[node]/[secret]/index.ts";
-import * as route39 from "../routes/config/secrets/node/[node]/[secret]/_clone.ts";
-import * as route40 from "../routes/config/secrets/node/[node]/[secret]/_delete.ts";
-import * as route41 from "../routes/config/status/[request_id].ts";
-import * as route42 from "../routes/control/status/[request_id].ts";
-import * as route43 from "../routes/filesauth.ts";
-import * as route44 from "../routes/openapi.json.ts";
-import * as route45 from "../routes/ping.ts";
-import * as route46 from "../routes/service/status/[request_id].ts";
-import * as route47 from "../routes/token.ts";
-import * as route48 from "../routes/tpm/[node].ts";
-import * as route49 from "../routes/version.ts";
+import * as route13 from "../routes/config/group/[name]/_ospush.ts";
+import * as route14 from "../routes/config/group/[name]/interfaces/index.ts";
+import * as route15 from "../routes/config/group/[name]/interfaces/[interface]/index.ts";
+import * as route16 from "../routes/config/group/[name]/interfaces/[interface]/_delete.ts";
+import * as route17 from "../routes/config/network/index.ts";
+import * as route18 from "../routes/config/network/[name]/index.ts";
+import * as route19 from "../routes/config/network/[name]/_clone.ts";
+import * as route20 from "../routes/config/network/[name]/_delete.ts";
+import * as route21 from "../routes/config/network/[name]/_member.ts";
+import * as route22 from "../routes/config/network/[name]/_nextfreeip.ts";
+import * as route23 from "../routes/config/network/[name]/[ipaddr].ts";
+import * as route24 from "../routes/config/node/index.ts";
+import * as route25 from "../routes/config/node/[name]/index.ts";
+import * as route26 from "../routes/config/node/[name]/_clone.ts";
+import * as route27 from "../routes/config/node/[name]/_delete.ts";
+import * as route28 from "../routes/config/node/[name]/_osgrab.ts";
+import * as route29 from "../routes/config/node/[name]/_ospush.ts";
+import * as route30 from "../routes/config/node/[name]/interfaces/index.ts";
+import * as route31 from "../routes/config/node/[name]/interfaces/[interface]/index.ts";
+import * as route32 from "../routes/config/node/[name]/interfaces/[interface]/_delete.ts";
+import * as route33 from "../routes/config/osgroup/index.ts";
+import * as route34 from "../routes/config/osgroup/[name]/index.ts";
+import * as route35 from "../routes/config/osgroup/[name]/_delete.ts";
+import * as route36 from "../routes/config/osimage/index.ts";
+import * as route37 from "../routes/config/osimage/[name]/index.ts";
+import * as route38 from "../routes/config/osimage/[name]/_clone.ts";
+import * as route39 from "../routes/config/osimage/[name]/_delete.ts";
+import * as route40 from "../routes/config/osimage/[name]/_member.ts";
+import * as route41 from "../routes/config/osimage/[name]/_pack.ts";
+import * as route42 from "../routes/config/osimage/[name]/kernel.ts";
+import * as route43 from "../routes/config/osimage/[name]/osimagetag/[tag]/_delete.ts";
+import * as route44 from "../routes/config/osimage/[name]/tag.ts";
+import * as route45 from "../routes/config/osimagetag/index.ts";
+import * as route46 from "../routes/config/osimagetag/[name]/index.ts";
+import * as route47 from "../routes/config/osuser/index.ts";
+import * as route48 from "../routes/config/osuser/[name]/index.ts";
+import * as route49 from "../routes/config/osuser/[name]/_delete.ts";
+import * as route50 from "../routes/config/otherdev/index.ts";
+import * as route51 from "../routes/config/otherdev/[name]/index.ts";
+import * as route52 from "../routes/config/otherdev/[name]/_clone.ts";
+import * as route53 from "../routes/config/otherdev/[name]/_delete.ts";
+import * as route54 from "../routes/config/secrets/index.ts";
+import * as route55 from "../routes/config/secrets/group/[group]/index.ts";
+import * as route56 from "../routes/config/secrets/group/[group]/[secret]/index.ts";
+import * as route57 from "../routes/config/secrets/group/[group]/[secret]/_clone.ts";
+import * as route58 from "../routes/config/secrets/group/[group]/[secret]/_delete.ts";
+import * as route59 from "../routes/config/secrets/node/[node]/index.ts";
+import * as route60 from "../routes/config/secrets/node/[node]/[secret]/index.ts";
+import * as route61 from "../routes/config/secrets/node/[node]/[secret]/_clone.ts";
+import * as route62 from "../routes/config/secrets/node/[node]/[secret]/_delete.ts";
+import * as route63 from "../routes/config/status/[request_id].ts";
+import * as route64 from "../routes/config/switch/index.ts";
+import * as route65 from "../routes/config/switch/[name]/index.ts";
+import * as route66 from "../routes/config/switch/[name]/_clone.ts";
+import * as route67 from "../routes/config/switch/[name]/_delete.ts";
+import * as route68 from "../routes/control/status/[request_id].ts";
+import * as route69 from "../routes/files/index.ts";
+import * as route70 from "../routes/files/[filename].ts";
+import * as route71 from "../routes/filesauth.ts";
+import * as route72 from "../routes/openapi.json.ts";
+import * as route73 from "../routes/ping.ts";
+import * as route74 from "../routes/service/status/[request_id].ts";
+import * as route75 from "../routes/token.ts";
+import * as route76 from "../routes/tpm/[node].ts";
+import * as route77 from "../routes/version.ts";
 
 /** One route module and the URI it serves. */
 export interface RouteEntry {
@@ -73,41 +101,69 @@ export const manifest: RouteEntry[] = [
   { path: "/config/group/{name}/_clone", honoPath: "/config/group/:name/_clone", module: route10 },
   { path: "/config/group/{name}/_delete", honoPath: "/config/group/:name/_delete", module: route11 },
   { path: "/config/group/{name}/_member", honoPath: "/config/group/:name/_member", module: route12 },
-  { path: "/config/group/{name}/interfaces", honoPath: "/config/group/:name/interfaces", module: route13 },
-  { path: "/config/group/{name}/interfaces/{interface}", honoPath: "/config/group/:name/interfaces/:interface", module: route14 },
-  { path: "/config/group/{name}/interfaces/{interface}/_delete", honoPath: "/config/group/:name/interfaces/:interface/_delete", module: route15 },
-  { path: "/config/node", honoPath: "/config/node", module: route16 },
-  { path: "/config/node/{name}", honoPath: "/config/node/:name", module: route17 },
-  { path: "/config/node/{name}/_clone", honoPath: "/config/node/:name/_clone", module: route18 },
-  { path: "/config/node/{name}/_delete", honoPath: "/config/node/:name/_delete", module: route19 },
-  { path: "/config/node/{name}/interfaces", honoPath: "/config/node/:name/interfaces", module: route20 },
-  { path: "/config/node/{name}/interfaces/{interface}", honoPath: "/config/node/:name/interfaces/:interface", module: route21 },
-  { path: "/config/node/{name}/interfaces/{interface}/_delete", honoPath: "/config/node/:name/interfaces/:interface/_delete", module: route22 },
-  { path: "/config/osimage", honoPath: "/config/osimage", module: route23 },
-  { path: "/config/osimage/{name}", honoPath: "/config/osimage/:name", module: route24 },
-  { path: "/config/osimage/{name}/_clone", honoPath: "/config/osimage/:name/_clone", module: route25 },
-  { path: "/config/osimage/{name}/_delete", honoPath: "/config/osimage/:name/_delete", module: route26 },
-  { path: "/config/osimage/{name}/_member", honoPath: "/config/osimage/:name/_member", module: route27 },
-  { path: "/config/osimage/{name}/osimagetag/{tag}/_delete", honoPath: "/config/osimage/:name/osimagetag/:tag/_delete", module: route28 },
-  { path: "/config/osimage/{name}/tag", honoPath: "/config/osimage/:name/tag", module: route29 },
-  { path: "/config/osimagetag", honoPath: "/config/osimagetag", module: route30 },
-  { path: "/config/osimagetag/{name}", honoPath: "/config/osimagetag/:name", module: route31 },
-  { path: "/config/secrets", honoPath: "/config/secrets", module: route32 },
-  { path: "/config/secrets/group/{group}", honoPath: "/config/secrets/group/:group", module: route33 },
-  { path: "/config/secrets/group/{group}/{secret}", honoPath: "/config/secrets/group/:group/:secret", module: route34 },
-  { path: "/config/secrets/group/{group}/{secret}/_clone", honoPath: "/config/secrets/group/:group/:secret/_clone", module: route35 },
-  { path: "/config/secrets/group/{group}/{secret}/_delete", honoPath: "/config/secrets/group/:group/:secret/_delete", module: route36 },
-  { path: "/config/secrets/node/{node}", honoPath: "/config/secrets/node/:node", module: route37 },
-  { path: "/config/secrets/node/{node}/{secret}", honoPath: "/config/secrets/node/:node/:secret", module: route38 },
-  { path: "/config/secrets/node/{node}/{secret}/_clone", honoPath: "/config/secrets/node/:node/:secret/_clone", module: route39 },
-  { path: "/config/secrets/node/{node}/{secret}/_delete", honoPath: "/config/secrets/node/:node/:secret/_delete", module: route40 },
-  { path: "/config/status/{request_id}", honoPath: "/config/status/:request_id", module: route41 },
-  { path: "/control/status/{request_id}", honoPath: "/control/status/:request_id", module: route42 },
-  { path: "/filesauth", honoPath: "/filesauth", module: route43 },
-  { path: "/openapi.json", honoPath: "/openapi.json", module: route44 },
-  { path: "/ping", honoPath: "/ping", module: route45 },
-  { path: "/service/status/{request_id}", honoPath: "/service/status/:request_id", module: route46 },
-  { path: "/token", honoPath: "/token", module: route47 },
-  { path: "/tpm/{node}", honoPath: "/tpm/:node", module: route48 },
-  { path: "/version", honoPath: "/version", module: route49 },
+  { path: "/config/group/{name}/_ospush", honoPath: "/config/group/:name/_ospush", module: route13 },
+  { path: "/config/group/{name}/interfaces", honoPath: "/config/group/:name/interfaces", module: route14 },
+  { path: "/config/group/{name}/interfaces/{interface}", honoPath: "/config/group/:name/interfaces/:interface", module: route15 },
+  { path: "/config/group/{name}/interfaces/{interface}/_delete", honoPath: "/config/group/:name/interfaces/:interface/_delete", module: route16 },
+  { path: "/config/network", honoPath: "/config/network", module: route17 },
+  { path: "/config/network/{name}", honoPath: "/config/network/:name", module: route18 },
+  { path: "/config/network/{name}/_clone", honoPath: "/config/network/:name/_clone", module: route19 },
+  { path: "/config/network/{name}/_delete", honoPath: "/config/network/:name/_delete", module: route20 },
+  { path: "/config/network/{name}/_member", honoPath: "/config/network/:name/_member", module: route21 },
+  { path: "/config/network/{name}/_nextfreeip", honoPath: "/config/network/:name/_nextfreeip", module: route22 },
+  { path: "/config/network/{name}/{ipaddr}", honoPath: "/config/network/:name/:ipaddr", module: route23 },
+  { path: "/config/node", honoPath: "/config/node", module: route24 },
+  { path: "/config/node/{name}", honoPath: "/config/node/:name", module: route25 },
+  { path: "/config/node/{name}/_clone", honoPath: "/config/node/:name/_clone", module: route26 },
+  { path: "/config/node/{name}/_delete", honoPath: "/config/node/:name/_delete", module: route27 },
+  { path: "/config/node/{name}/_osgrab", honoPath: "/config/node/:name/_osgrab", module: route28 },
+  { path: "/config/node/{name}/_ospush", honoPath: "/config/node/:name/_ospush", module: route29 },
+  { path: "/config/node/{name}/interfaces", honoPath: "/config/node/:name/interfaces", module: route30 },
+  { path: "/config/node/{name}/interfaces/{interface}", honoPath: "/config/node/:name/interfaces/:interface", module: route31 },
+  { path: "/config/node/{name}/interfaces/{interface}/_delete", honoPath: "/config/node/:name/interfaces/:interface/_delete", module: route32 },
+  { path: "/config/osgroup", honoPath: "/config/osgroup", module: route33 },
+  { path: "/config/osgroup/{name}", honoPath: "/config/osgroup/:name", module: route34 },
+  { path: "/config/osgroup/{name}/_delete", honoPath: "/config/osgroup/:name/_delete", module: route35 },
+  { path: "/config/osimage", honoPath: "/config/osimage", module: route36 },
+  { path: "/config/osimage/{name}", honoPath: "/config/osimage/:name", module: route37 },
+  { path: "/config/osimage/{name}/_clone", honoPath: "/config/osimage/:name/_clone", module: route38 },
+  { path: "/config/osimage/{name}/_delete", honoPath: "/config/osimage/:name/_delete", module: route39 },
+  { path: "/config/osimage/{name}/_member", honoPath: "/config/osimage/:name/_member", module: route40 },
+  { path: "/config/osimage/{name}/_pack", honoPath: "/config/osimage/:name/_pack", module: route41 },
+  { path: "/config/osimage/{name}/kernel", honoPath: "/config/osimage/:name/kernel", module: route42 },
+  { path: "/config/osimage/{name}/osimagetag/{tag}/_delete", honoPath: "/config/osimage/:name/osimagetag/:tag/_delete", module: route43 },
+  { path: "/config/osimage/{name}/tag", honoPath: "/config/osimage/:name/tag", module: route44 },
+  { path: "/config/osimagetag", honoPath: "/config/osimagetag", module: route45 },
+  { path: "/config/osimagetag/{name}", honoPath: "/config/osimagetag/:name", module: route46 },
+  { path: "/config/osuser", honoPath: "/config/osuser", module: route47 },
+  { path: "/config/osuser/{name}", honoPath: "/config/osuser/:name", module: route48 },
+  { path: "/config/osuser/{name}/_delete", honoPath: "/config/osuser/:name/_delete", module: route49 },
+  { path: "/config/otherdev", honoPath: "/config/otherdev", module: route50 },
+  { path: "/config/otherdev/{name}", honoPath: "/config/otherdev/:name", module: route51 },
+  { path: "/config/otherdev/{name}/_clone", honoPath: "/config/otherdev/:name/_clone", module: route52 },
+  { path: "/config/otherdev/{name}/_delete", honoPath: "/config/otherdev/:name/_delete", module: route53 },
+  { path: "/config/secrets", honoPath: "/config/secrets", module: route54 },
+  { path: "/config/secrets/group/{group}", honoPath: "/config/secrets/group/:group", module: route55 },
+  { path: "/config/secrets/group/{group}/{secret}", honoPath: "/config/secrets/group/:group/:secret", module: route56 },
+  { path: "/config/secrets/group/{group}/{secret}/_clone", honoPath: "/config/secrets/group/:group/:secret/_clone", module: route57 },
+  { path: "/config/secrets/group/{group}/{secret}/_delete", honoPath: "/config/secrets/group/:group/:secret/_delete", module: route58 },
+  { path: "/config/secrets/node/{node}", honoPath: "/config/secrets/node/:node", module: route59 },
+  { path: "/config/secrets/node/{node}/{secret}", honoPath: "/config/secrets/node/:node/:secret", module: route60 },
+  { path: "/config/secrets/node/{node}/{secret}/_clone", honoPath: "/config/secrets/node/:node/:secret/_clone", module: route61 },
+  { path: "/config/secrets/node/{node}/{secret}/_delete", honoPath: "/config/secrets/node/:node/:secret/_delete", module: route62 },
+  { path: "/config/status/{request_id}", honoPath: "/config/status/:request_id", module: route63 },
+  { path: "/config/switch", honoPath: "/config/switch", module: route64 },
+  { path: "/config/switch/{name}", honoPath: "/config/switch/:name", module: route65 },
+  { path: "/config/switch/{name}/_clone", honoPath: "/config/switch/:name/_clone", module: route66 },
+  { path: "/config/switch/{name}/_delete", honoPath: "/config/switch/:name/_delete", module: route67 },
+  { path: "/control/status/{request_id}", honoPath: "/control/status/:request_id", module: route68 },
+  { path: "/files", honoPath: "/files", module: route69 },
+  { path: "/files/{filename}", honoPath: "/files/:filename", module: route70 },
+  { path: "/filesauth", honoPath: "/filesauth", module: route71 },
+  { path: "/openapi.json", honoPath: "/openapi.json", module: route72 },
+  { path: "/ping", honoPath: "/ping", module: route73 },
+  { path: "/service/status/{request_id}", honoPath: "/service/status/:request_id", module: route74 },
+  { path: "/token", honoPath: "/token", module: route75 },
+  { path: "/tpm/{node}", honoPath: "/tpm/:node", module: route76 },
+  { path: "/version", honoPath: "/version", module: route77 },
 ];
