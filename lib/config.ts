@@ -53,6 +53,7 @@ export interface Config {
   templates: { directory: string | null };
   network: { reservationSeconds: number };
   users: { command: string };
+  ssh: { user: string; configFile: string | null; identityFile: string | null; connectTimeoutSeconds: number; timeoutSeconds: number; parallel: number };
   ha: { controllerName: string; leaseSeconds: number };
 }
 
@@ -264,6 +265,9 @@ export function parseConfig(text: string, file: string, generated = false): Conf
   const networkSection = section("NETWORK");
   const users = section("USERS");
   const ha = section("HA");
+  const ssh = section("SSH");
+  const sshConfigFile = ssh.optional("CONFIG_FILE");
+  const sshIdentityFile = ssh.optional("IDENTITY_FILE");
   database.choice("DRIVER", "SQLite3", ["SQLite3", "SQLite", "libSQL"]);
 
   const logfile = logger.optional("LOGFILE");
@@ -332,6 +336,14 @@ export function parseConfig(text: string, file: string, generated = false): Conf
     templates: { directory: templateDirectory === null ? null : path(templateDirectory) },
     network: { reservationSeconds: networkSection.duration("RESERVATION_TIME", 600, "s") },
     users: { command: users.string("COMMAND", "obol") },
+    ssh: {
+      user: ssh.string("USER", "root"),
+      configFile: sshConfigFile === null ? null : path(sshConfigFile),
+      identityFile: sshIdentityFile === null ? null : path(sshIdentityFile),
+      connectTimeoutSeconds: ssh.duration("CONNECT_TIMEOUT", 10, "s"),
+      timeoutSeconds: ssh.duration("TIMEOUT", 3600, "s"),
+      parallel: ssh.integer("PARALLEL", 9, 1, 256),
+    },
     ha: {
       controllerName: ha.string("CONTROLLER", "controller"),
       leaseSeconds: ha.duration("LEASE_TIME", 30, "s"),
