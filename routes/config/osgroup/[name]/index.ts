@@ -8,6 +8,8 @@ const GroupFields = v.strictObject({
   member: v.optional(osAccountNames("member")),
 });
 
+// The specification lists no GET here; the original daemon serves it and the TrinityX Open
+// OnDemand account pages read one account with it.
 export const GET = handler(
   { auth: "admin", summary: "Show one OS group through obol", responses: { 200: "group", 404: "unknown group", 503: "obol failed or is missing" } },
   async ({ services, params }) => {

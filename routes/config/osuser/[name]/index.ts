@@ -45,6 +45,8 @@ const UserFields = v.strictObject({
   shadowExpire: v.optional(shadowExpire),
 });
 
+// The specification lists no GET here; the original daemon serves it and the TrinityX Open
+// OnDemand account pages read one account with it.
 export const GET = handler(
   { auth: "admin", summary: "Show one OS user through obol", responses: { 200: "user", 404: "unknown user", 503: "obol failed or is missing" } },
   async ({ services, params }) => {
