@@ -56,16 +56,17 @@ export const NetworkFields = v.objectWithRest(
     comment: v.optional(optionalText(1024)),
     clear: v.optional(v.picklist(["ipv4", "ipv6"], "must be ipv4 or ipv6")),
   },
-  ipOrEmpty,
+  // Checked in lib/networks.ts, so a key that names no controller is reported as unknown.
+  v.unknown(),
 );
 
 /** Splits parsed request fields into the `NetworkInput` of lib/networks.ts: extra keys become controller addresses. */
 export function toNetworkInput(fields: v.InferOutput<typeof NetworkFields>): NetworkInput {
   const input: Record<string, unknown> = {};
-  const controllerAddresses: Record<string, string | null> = {};
+  const controllerAddresses: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(fields)) {
     if (key in NetworkFields.entries) input[key] = key === "shared" && value === "" ? null : value;
-    else controllerAddresses[key] = value as string | null;
+    else controllerAddresses[key] = value;
   }
   return { ...(input as NetworkInput), controllerAddresses };
 }

@@ -4,7 +4,7 @@ import type { Database, Transaction } from "./db/database.ts";
 import { groupInterface, ipAddress, network, nodeGroup, reservedIpAddress } from "./db/schema/index.ts";
 import { conflict, inUse, invalid, notFound } from "./errors.ts";
 import { DOMAIN_NAME, nameProblem } from "./fields.ts";
-import { bigIntToIp, type Cidr, cidrBounds, cidrContains, formatCidr, hostBounds, type IpFamily, ipFamily, ipToBigInt, parseCidr } from "./ip.ts";
+import { bigIntToIp, canonicalIp, type Cidr, cidrBounds, cidrContains, formatCidr, hostBounds, type IpFamily, ipFamily, ipToBigInt, parseCidr } from "./ip.ts";
 import { dhcpRange, findNetwork, firstFreeAddress, listNetworkAddresses, type NetworkAddress, networkCidr, type NetworkRow } from "./ipam.ts";
 import { fitDhcpRange, planAddresses } from "./network-renumber.ts";
 
@@ -44,8 +44,8 @@ export interface NetworkInput {
   comment?: string | null;
   /** Removes the IPv4 or IPv6 part, including every address of that family in the network. */
   clear?: "ipv4" | "ipv6";
-  /** New controller addresses, keyed `controller` for the beacon or by hostname with '-' as '_'. */
-  controllerAddresses?: Record<string, string | null>;
+  /** New controller addresses as sent, keyed `controller` for the beacon or by hostname with '-' as '_'. */
+  controllerAddresses?: Record<string, unknown>;
 }
 
 const FAMILY_COLUMNS = {
@@ -471,7 +471,7 @@ async function resolveControllerAddresses(
   tx: Transaction,
   networkName: string,
   holders: NetworkAddress[],
-  byKey: Record<string, string | null>,
+  byKey: Record<string, unknown>,
 ): Promise<Map<IpFamily, Map<number, string>>> {
   const result = new Map<IpFamily, Map<number, string>>([[4, new Map()], [6, new Map()]]);
   const keys = Object.keys(byKey);
@@ -480,8 +480,10 @@ async function resolveControllerAddresses(
   for (const key of keys) {
     const item = controllers.find((candidate) => controllerKey(candidate) === key);
     if (item === undefined) throw invalid(`Invalid request: unknown key "${key}": not a network field or controller`);
-    const address = byKey[key];
-    if (address === null) throw invalid(`Invalid request: ${key} needs an address, not an empty value`);
+    const sent = byKey[key];
+    if (sent === "" || sent === null) throw invalid(`Invalid request: ${key} needs an address, not an empty value`);
+    const address = typeof sent === "string" ? canonicalIp(sent.trim()) : null;
+    if (address === null) throw invalid(`Invalid request: controller address "${String(sent)}" for key "${key}" is not a valid IP address`);
     const holder = holders.find((row) => row.controllerId === item.id);
     if (holder === undefined) {
       throw invalid(`Invalid request: controller "${item.hostname}" has no address in network "${networkName}": move it with POST /config/cluster`);
