@@ -73,6 +73,10 @@ const bondSlaves = v.pipe(
       addIssue({ message: `a bond needs at least two slave interfaces, not "${dataset.value}"` });
       return NEVER;
     }
+    if (new Set(names).size !== names.length) {
+      addIssue({ message: `"${dataset.value}" names an interface twice` });
+      return NEVER;
+    }
     return names.join(",");
   }),
 );

@@ -170,6 +170,39 @@ describe("group interfaces", () => {
     }
   });
 
+  test("bond settings reach members and clear", async () => {
+    const bonded = await postInterfaces(t, "compute-group", [{ interface: "BOOTIF", bond_mode: "802.3ad", bond_slaves: "eth0 eth1" }]);
+    assert.equal(bonded.status, 204);
+    const stored = (await groupInterfaceRow(t, "compute-group", "BOOTIF")).item;
+    assert.equal(stored.bond_mode, "802.3ad");
+    assert.equal(stored.bond_slaves, "eth0,eth1");
+    const [member] = await t.db.orm.select().from(nodeInterface).where(eq(nodeInterface.interface, "BOOTIF")).limit(1);
+    assert.equal(member.bond_mode, "802.3ad");
+    assert.equal(member.bond_slaves, "eth0,eth1");
+
+    assert.equal((await postInterfaces(t, "compute-group", [{ interface: "BOOTIF", bond_mode: "" }])).status, 204);
+    const cleared = (await groupInterfaceRow(t, "compute-group", "BOOTIF")).item;
+    assert.equal(cleared.bond_mode, null);
+    assert.equal(cleared.bond_slaves, null);
+    for (const row of await t.db.orm.select().from(nodeInterface).where(eq(nodeInterface.interface, "BOOTIF"))) {
+      assert.equal(row.bond_mode, null);
+      assert.equal(row.bond_slaves, null);
+    }
+  });
+
+  test("clearing vlanid clears vlan_parent", async () => {
+    assert.equal((await postInterfaces(t, "compute-group", [{ interface: "BMC", vlanid: 100, vlan_parent: "BOOTIF" }])).status, 204);
+    assert.equal((await groupInterfaceRow(t, "compute-group", "BMC")).item.vlan_parent, "BOOTIF");
+    assert.equal((await postInterfaces(t, "compute-group", [{ interface: "BMC", vlanid: "" }])).status, 204);
+    const row = (await groupInterfaceRow(t, "compute-group", "BMC")).item;
+    assert.equal(row.vlanid, null);
+    assert.equal(row.vlan_parent, null);
+    for (const member of await t.db.orm.select().from(nodeInterface).where(eq(nodeInterface.interface, "BMC"))) {
+      assert.equal(member.vlanid, null);
+      assert.equal(member.vlan_parent, null);
+    }
+  });
+
   test("network change moves member addresses", async () => {
     const response = await postInterfaces(t, "compute-group", [{ interface: "BMC", network: "ib" }]);
     assert.equal(response.status, 204);
@@ -235,6 +268,7 @@ describe("group interfaces", () => {
     ["bond and VLAN together", [{ interface: "BOOTIF", vlanid: 10, vlan_parent: "eth0", bond_mode: "802.3ad" }], 400, /cannot be both a VLAN/],
     ["unknown bond_mode", [{ interface: "BOOTIF", bond_mode: "fastest" }], 400, /bond_mode.*must be one of/],
     ["bond with one slave", [{ interface: "BOOTIF", bond_mode: "1", bond_slaves: "eth0" }], 400, /at least two slave interfaces/],
+    ["bond with a repeated slave", [{ interface: "BOOTIF", bond_mode: "1", bond_slaves: "eth0, eth0" }], 400, /bond_slaves.*names an interface twice/],
     ["bond_slaves without bond_mode", [{ interface: "BOOTIF", bond_slaves: "eth0,eth1" }], 400, /bond_slaves of interface "BOOTIF" requires a bond_mode/],
     ["invalid interface name", [{ interface: "eth 1", network: "ib" }], 400, /interface.*must be letters/],
     ["unknown key", [{ interface: "BOOTIF", speed: 10 }], 400, /unknown key "config\.group\.compute-group\.interfaces\.0\.speed"/],
