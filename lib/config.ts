@@ -49,7 +49,17 @@ export interface Config {
   services: { dhcp: string; dhcp6: string; dns: string; command: string; cooldownSeconds: number };
   dhcp: { server: DhcpServer; configPath: string; omapiKey: string | null };
   dns: { zoneDirectory: string; namedConfPath: string };
-  bmc: { batchSize: number; batchDelaySeconds: number; cipherSuite: number; timeoutSeconds: number; retries: number };
+  bmc: {
+    batchSize: number;
+    batchDelaySeconds: number;
+    cipherSuite: number;
+    timeoutSeconds: number;
+    retries: number;
+    /** UDP port of every BMC; tests put simulators on 127.0.0.N with a high port. */
+    port: number;
+    /** ipmitool privilege level used when a BMC setup sets none. */
+    privilege: "USER" | "OPERATOR" | "ADMINISTRATOR";
+  };
   templates: { directory: string | null };
   network: { reservationSeconds: number };
   users: { command: string };
@@ -332,6 +342,8 @@ export function parseConfig(text: string, file: string, generated = false): Conf
       cipherSuite: bmc.integer("CIPHER_SUITE", 17, 1, 17),
       timeoutSeconds: bmc.duration("TIMEOUT", 5, "s"),
       retries: bmc.integer("RETRIES", 1, 0, 10),
+      port: bmc.integer("PORT", 623, 1, 65535),
+      privilege: bmc.choice("PRIVILEGE", "ADMINISTRATOR", ["USER", "OPERATOR", "ADMINISTRATOR"] as const),
     },
     templates: { directory: templateDirectory === null ? null : path(templateDirectory) },
     network: { reservationSeconds: networkSection.duration("RESERVATION_TIME", 600, "s") },
