@@ -19,7 +19,7 @@ export const UNMANAGED_BMC_USERS = ["disable", "delete"] as const;
 /** Defaults of a new BMC setup, as the bootstrap cluster uses them. */
 const CREATE_DEFAULTS = { userid: 2, netchannel: 1, mgmtchannel: 1 };
 
-/** Bytes of a generated password: 16 hex characters fit the 16-byte limit of IPMI 1.5 and 2.0 BMCs. */
+/** Random bytes of a generated password. Its 16 hex characters fit every BMC, because IPMI 1.5 allows 16 password bytes and IPMI 2.0 allows 20. */
 const GENERATED_PASSWORD_BYTES = 8;
 
 /** A BMC password: stored and sent to ipmitool exactly as given, so only control characters are rejected. */

@@ -34,7 +34,7 @@ export function countOf(names: readonly unknown[], noun: string): string {
 
 /**
  * Describes who still uses an object, e.g. `1 group (compute-group) and 2 nodes (node001, node002)`,
- * or returns null when nobody does.
+ * or returns null when nothing uses it.
  */
 export function describeUsers(groups: readonly string[], nodes: readonly string[]): string | null {
   const parts: string[] = [];
@@ -48,7 +48,7 @@ export function emptyToNull<T>(value: T | ""): T | null {
   return value === "" ? null : value;
 }
 
-/** A `{"config": {"<type>": {"<name>": object}}}` response body. */
+/** Wraps objects keyed by name in the `{"config": {"<type>": {...}}}` response body. */
 export function wrapObjects(type: string, objects: Record<string, unknown>): { config: Record<string, Record<string, unknown>> } {
   return { config: { [type]: objects } };
 }

@@ -45,7 +45,7 @@ export async function listDeviceAddresses(db: Reader, column: DeviceOwnerColumn)
   return views;
 }
 
-/** Who holds a MAC address among node interfaces, switches and other devices. */
+/** Finds the node interface, switch or other device that has a MAC address, or returns null. */
 async function macHolder(db: Reader, mac: string): Promise<{ description: string; column: DeviceOwnerColumn | null; id: number } | null> {
   const [nodeRow] = await db
     .select({ interfaceName: nodeInterface.interface, nodeName: node.name, id: nodeInterface.id })
@@ -117,7 +117,7 @@ async function writeAddress(tx: Transaction, device: DeviceRef, target: NetworkR
  * current one, else the only network that contains the sent address. Without a sent
  * address the current one is kept when it lies in the network, otherwise the lowest free
  * address is allocated. Throws 400 for an address outside the network and 409 when another
- * owner holds it.
+ * owner has it.
  */
 export async function setDeviceAddress(tx: Transaction, device: DeviceRef, change: DeviceAddressChange, now: number): Promise<void> {
   if (change.ipaddress === undefined && change.network === undefined) return;

@@ -12,7 +12,7 @@ type Reader = Orm | Transaction;
 export type OsimageRow = typeof osimage.$inferSelect;
 export type OsimageTagRow = typeof osimageTag.$inferSelect;
 
-/** Longest OS image and tag name, as the original daemon allowed for `newosimage` and `tag`. */
+/** Longest OS image and tag name: the limit luna2-daemon applies to `newosimage` and `tag`. */
 export const OSIMAGE_NAME_MAX = 127;
 
 /** The tag value that reads and writes as "no tag": the image's own files. */
@@ -106,7 +106,7 @@ export interface OsimageTagView {
   groups?: string;
 }
 
-/** The image's directory: the stored path (relative paths sit under `imageDirectory`), else `<imageDirectory>/<name>`. */
+/** Returns the image's directory: the stored path (relative to `imageDirectory` unless absolute), else `<imageDirectory>/<name>`. */
 export function imagePath(row: Pick<OsimageRow, "name" | "path">, imageDirectory: string): string {
   if (!row.path) return join(imageDirectory, row.name);
   return isAbsolute(row.path) ? row.path : join(imageDirectory, row.path);

@@ -13,7 +13,7 @@ async function storedDevice(t: TestApp, name: string) {
   return row;
 }
 
-/** The stored address of a device as `network address`, or null. */
+/** Returns the stored address of a device as `<network> <address>`, or null. */
 async function storedAddress(t: TestApp, name: string): Promise<string | null> {
   const row = await storedDevice(t, name);
   const [address] = await t.db.orm

@@ -13,7 +13,7 @@ async function storedSwitch(t: TestApp, name: string) {
   return row;
 }
 
-/** The stored address of a switch as `network address`, or null. */
+/** Returns the stored address of a switch as `<network> <address>`, or null. */
 async function storedAddress(t: TestApp, name: string): Promise<string | null> {
   const row = await storedSwitch(t, name);
   const [address] = await t.db.orm
@@ -79,6 +79,27 @@ describe("switch routes", () => {
     const response = await post(t, "/config/switch/switch01", envelope("switch01", { ipaddress: "10.148.0.77" }));
     assert.equal(response.status, 204);
     assert.equal(await storedAddress(t, "switch01"), "ipmi 10.148.0.77");
+  });
+
+  test("IPv6 address is stored canonically", async () => {
+    await t.db.write(async (tx) => {
+      await tx.insert(network).values({ name: "v6net", network_ipv6: "fd00::", subnet_ipv6: 64 });
+    });
+    const response = await post(t, "/config/switch/sw-six", envelope("sw-six", { ipaddress: "FD00:0:0:0::10", network: "v6net" }));
+    assert.equal(response.status, 201);
+    const row = await storedSwitch(t, "sw-six");
+    const [address] = await t.db.orm.select().from(ipAddress).where(eq(ipAddress.switch_id, row.id));
+    assert.equal(address.ipaddress, null);
+    assert.equal(address.ipaddress_ipv6, "fd00::10");
+    const shown = (await (await t.request("/config/switch/sw-six")).json()).config.switch["sw-six"];
+    assert.equal(shown.ipaddress_ipv6, "fd00::10");
+    assert.equal(shown.network, "v6net");
+  });
+
+  test("IPv4 address in an IPv6 network is 400", async () => {
+    const response = await post(t, "/config/switch/sw-six", envelope("sw-six", { ipaddress: "10.0.0.1" }));
+    assert.equal(response.status, 400);
+    assert.match((await response.json()).message, /network "v6net" has no IPv4 range/);
   });
 
   test("update sets columns and normalises lists", async () => {
