@@ -43,7 +43,7 @@ export interface TestApp {
 }
 
 /** Writes a test luna.ini into `directory` and parses it; `extra` is appended verbatim. */
-export function testConfig(directory: string, extra = "", databaseUrl?: string): Config {
+export function testConfig(directory: string, extra = "", databaseUrl?: string, syncUrl?: string): Config {
   const text = [
     "[API]",
     "USERNAME = luna",
@@ -53,6 +53,7 @@ export function testConfig(directory: string, extra = "", databaseUrl?: string):
     "LISTEN = 127.0.0.1:7050",
     "[DATABASE]",
     databaseUrl ? `URL = ${databaseUrl}` : "DATABASE = luna.db",
+    syncUrl ? `SYNC_URL = ${syncUrl}` : "",
     extra,
   ].join("\n");
   return parseConfig(text, join(directory, "luna.ini"));
@@ -60,10 +61,11 @@ export function testConfig(directory: string, extra = "", databaseUrl?: string):
 
 /** Builds an app in-process on a fresh database in a new temporary directory. */
 export async function createTestApp(
-  options: { bootstrap?: boolean; configExtra?: string; databaseUrl?: string; realHardware?: boolean } = {},
+  options: { bootstrap?: boolean; configExtra?: string; databaseUrl?: string; syncUrl?: string; realHardware?: boolean } = {},
 ): Promise<TestApp> {
   const directory = mkdtempSync(join(tmpdir(), "luna2-test-"));
-  const config = testConfig(directory, options.configExtra ?? "", options.databaseUrl);
+  const databaseUrl = options.syncUrl ? `file:${join(directory, "replica.db")}` : options.databaseUrl;
+  const config = testConfig(directory, options.configExtra ?? "", databaseUrl, options.syncUrl);
   ensureKeyFile(config.files.keyfile);
   const db = await openDatabase(config.database);
   const clock = new FrozenClock(TEST_EPOCH);

@@ -54,3 +54,42 @@ describe("data layer on a libSQL server (sqld)", () => {
     assert.deepEqual(new Set(statuses), new Set([204]));
   });
 });
+
+describe("embedded replica of a libSQL server", () => {
+  const directory = mkdtempSync(join(tmpdir(), "luna2-replica-"));
+  let sqld: Started & { url: string };
+  let t: TestApp;
+
+  before(async () => {
+    sqld = await startSqld(directory);
+    t = await createTestApp({ syncUrl: sqld.url });
+  });
+  after(async () => {
+    await t?.close();
+    if (sqld && sqld.child.exitCode === null) {
+      process.kill(sqld.child.pid!, "SIGTERM");
+      await sqld.exited;
+    }
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  test("reads run while write transactions are open on the single connection", async () => {
+    const requests = Array.from({ length: 30 }, (_, index) =>
+      index % 3 === 0
+        ? t.request("/config/cluster", { method: "POST", json: { config: { cluster: { user: `user${index}` } } } })
+        : t.request("/config/cluster"));
+    const statuses = (await Promise.all(requests)).map((response) => response.status);
+    assert.deepEqual([...new Set(statuses)].sort(), [200, 204]);
+  });
+
+  test("with the primary down, reads still work and writes answer 503", async () => {
+    process.kill(sqld.child.pid!, "SIGTERM");
+    await sqld.exited;
+
+    const read = await t.request("/config/cluster");
+    assert.equal(read.status, 200);
+    const write = await t.request("/config/cluster", { method: "POST", json: { config: { cluster: { user: "offline" } } } });
+    assert.equal(write.status, 503);
+    assert.match((await write.json()).message, /primary database http:\/\/127\.0\.0\.1:\d+ cannot be reached/);
+  });
+});

@@ -6,7 +6,8 @@ import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import { migrate } from "drizzle-orm/libsql/migrator";
 import * as schema from "./schema/index.ts";
 import { Mutex } from "../mutex.ts";
-import { unavailable } from "../errors.ts";
+import { DomainError, unavailable } from "../errors.ts";
+import { gateSingleConnection } from "./single-connection.ts";
 
 export type Orm = LibSQLDatabase<typeof schema>;
 /** The handle a write callback receives; inside it every statement runs in one transaction. */
@@ -30,16 +31,30 @@ export interface DatabaseOptions {
 export class Database {
   readonly orm: Orm;
   readonly client: Client;
+  /** The primary an embedded replica forwards writes to, or the server of a remote URL; null for a plain file. */
+  readonly primaryUrl: string | null;
   readonly #writeLock = new Mutex();
 
-  constructor(client: Client) {
+  constructor(client: Client, primaryUrl: string | null = null) {
     this.client = client;
+    this.primaryUrl = primaryUrl;
     this.orm = drizzle(client, { schema });
   }
 
-  /** Runs `fn` in one write transaction, committed when it resolves and rolled back when it throws. */
+  /**
+   * Runs `fn` in one write transaction, committed when it resolves and rolled back when it throws.
+   * When the write fails because the primary cannot be reached, throws `unavailable` instead.
+   */
   write<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
-    return this.#writeLock.run(() => this.orm.transaction(fn));
+    return this.#writeLock.run(async () => {
+      try {
+        return await this.orm.transaction(fn);
+      } catch (error) {
+        if (error instanceof DomainError || this.primaryUrl === null) throw error;
+        if (await isReachable(this.primaryUrl)) throw error;
+        throw unavailable(`Cannot write: the primary database ${redactUrl(this.primaryUrl)} cannot be reached`, error);
+      }
+    });
   }
 
   close(): void {
@@ -64,7 +79,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     if (options.url.startsWith("file:") && !options.syncUrl) {
       await client.execute("PRAGMA journal_mode = WAL");
     }
-    const database = new Database(client);
+    if (options.syncUrl || options.url === "file::memory:" || options.url === ":memory:") client = gateSingleConnection(client);
+    const primaryUrl = options.syncUrl ?? (options.url.startsWith("file:") ? null : options.url);
+    const database = new Database(client, primaryUrl);
     await migrate(database.orm, { migrationsFolder: MIGRATIONS_FOLDER });
     return database;
   } catch (error) {
@@ -75,4 +92,16 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 /** Removes credentials from a database URL before it is logged or shown. */
 export function redactUrl(url: string): string {
   return url.replace(/\/\/[^/@]*@/, "//***@").replace(/([?&]authToken=)[^&]*/i, "$1***");
+}
+
+/** Asks a libSQL server's /health endpoint whether it is up, within two seconds. */
+export async function isReachable(url: string): Promise<boolean> {
+  const base = url.replace(/^libsql:/, "https:").replace(/^ws(s?):/, "http$1:").replace(/\/+$/, "");
+  try {
+    const response = await fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) });
+    await response.body?.cancel();
+    return response.ok;
+  } catch {
+    return false;
+  }
 }
