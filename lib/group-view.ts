@@ -136,11 +136,13 @@ function present(value: unknown): boolean {
 }
 
 /**
- * Builds one group's view with inherited values resolved. Each resolved key gets a
- * `_<key>_source` marker right after the plain keys, and luna2-cli needs the plain key for
- * every marker, so every marker added here has its key in the view.
+ * Builds one group's view with inherited values resolved. With `markers` it is the single-group
+ * shape: a `_<key>_source` marker for each resolved key after the plain keys, `_override`, and
+ * the flags setupbmc, netboot and bootmenu as the strings "True"/"False" that the original
+ * daemon sends there. luna2-cli needs the plain key for every marker, so each marker added
+ * here has its key in the view. Without `markers` it is the list shape with JSON booleans.
  */
-function buildGroupView(row: GroupRow, context: ViewContext): Record<string, unknown> {
+function buildGroupView(row: GroupRow, context: ViewContext, markers: boolean): Record<string, unknown> {
   const image = row.osimage_id === null ? undefined : context.osimages.get(row.osimage_id);
   const setup = row.bmcsetup_id === null ? undefined : context.bmcsetups.get(row.bmcsetup_id);
   const sources: Record<string, Source> = {};
@@ -169,17 +171,23 @@ function buildGroupView(row: GroupRow, context: ViewContext): Record<string, unk
     return present(own) ? own! : "";
   }
 
+  function resolveFlag(key: "setupbmc" | "netboot" | "bootmenu"): boolean | string {
+    const value = Boolean(resolve(key));
+    if (!markers) return value;
+    return value ? "True" : "False";
+  }
+
   const view: Record<string, unknown> = {
     name: row.name,
-    setupbmc: resolve("setupbmc"),
+    setupbmc: resolveFlag("setupbmc"),
     domain: row.domain,
     kerneloptions: resolve("kerneloptions", [["osimage", image?.kerneloptions]], true),
     ipxe_kernel: resolve("ipxe_kernel", [], true),
     prescript: script("prescript"),
     partscript: script("partscript"),
     postscript: script("postscript"),
-    netboot: resolve("netboot"),
-    bootmenu: resolve("bootmenu"),
+    netboot: resolveFlag("netboot"),
+    bootmenu: resolveFlag("bootmenu"),
     comment: row.comment,
     roles: row.roles,
     scripts: row.scripts,
@@ -189,21 +197,18 @@ function buildGroupView(row: GroupRow, context: ViewContext): Record<string, unk
     unmanaged_bmc_users: resolve("unmanaged_bmc_users", [["bmcsetup", setup?.unmanaged_bmc_users]]),
   };
   const tagName = row.osimagetag_id === null ? undefined : context.tags.get(row.osimagetag_id);
-  view._override = override;
+  if (markers) view._override = override;
   view.osimage = image?.name ?? null;
   view.bmcsetupname = setup?.name ?? null;
   view.osimagetag = tagName ?? "default";
   view.interfaces = context.interfaces.get(row.id) ?? [];
+  if (!markers) return view;
+
   for (const [key, source] of Object.entries(sources)) view[`_${key}_source`] = source;
   view._osimage_source = "group";
   view._bmcsetupname_source = "group";
   view._osimagetag_source = tagName === undefined ? "default" : "group";
   return view;
-}
-
-/** Removes the `_<key>_source` markers and `_override`, leaving the plain values. */
-function withoutMarkers(view: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(view).filter(([key]) => !key.startsWith("_")));
 }
 
 /**
@@ -214,17 +219,18 @@ export async function getGroupListView(db: Reader): Promise<Record<string, unkno
   const rows = await db.select().from(nodeGroup).orderBy(asc(nodeGroup.name));
   const context = await loadViewContext(db);
   const groups: Record<string, unknown> = {};
-  for (const row of rows) groups[row.name] = withoutMarkers(buildGroupView(row, context));
+  for (const row of rows) groups[row.name] = buildGroupView(row, context, false);
   return { config: { group: groups } };
 }
 
 /**
  * Builds the GET /config/group/{name} body: resolved values, a `_<key>_source` marker for
  * each inherited key (`group`, `osimage`, `bmcsetup`, `cluster` or `default`) and `_override`,
- * which is true when the group sets a provisioning or kernel value itself.
+ * which is true when the group sets a provisioning or kernel value itself. The flags
+ * setupbmc, netboot and bootmenu are the strings "True" or "False".
  */
 export async function getGroupView(db: Reader, name: string): Promise<Record<string, unknown>> {
   const row = await requireGroup(db, name);
   const context = await loadViewContext(db, row.id);
-  return { config: { group: { [row.name]: buildGroupView(row, context) } } };
+  return { config: { group: { [row.name]: buildGroupView(row, context, true) } } };
 }

@@ -66,9 +66,9 @@ describe("GET /config/group/{name}", () => {
   after(() => t.close());
 
   const expected: [string, unknown, string][] = [
-    ["setupbmc", true, "group"],
-    ["netboot", true, "group"],
-    ["bootmenu", false, "group"],
+    ["setupbmc", "True", "group"],
+    ["netboot", "True", "group"],
+    ["bootmenu", "False", "group"],
     ["kerneloptions", "net.ifnames=0 biosdevname=0", "osimage"],
     ["ipxe_kernel", "default", "default"],
     ["provision_interface", "BOOTIF", "default"],
