@@ -68,16 +68,21 @@ import * as route64 from "../routes/config/switch/index.ts";
 import * as route65 from "../routes/config/switch/[name]/index.ts";
 import * as route66 from "../routes/config/switch/[name]/_clone.ts";
 import * as route67 from "../routes/config/switch/[name]/_delete.ts";
-import * as route68 from "../routes/control/status/[request_id].ts";
-import * as route69 from "../routes/files/index.ts";
-import * as route70 from "../routes/files/[filename].ts";
-import * as route71 from "../routes/filesauth.ts";
-import * as route72 from "../routes/openapi.json.ts";
-import * as route73 from "../routes/ping.ts";
-import * as route74 from "../routes/service/status/[request_id].ts";
-import * as route75 from "../routes/token.ts";
-import * as route76 from "../routes/tpm/[node].ts";
-import * as route77 from "../routes/version.ts";
+import * as route68 from "../routes/control/action/power/_[action].ts";
+import * as route69 from "../routes/control/action/power/[hostname]/_[action].ts";
+import * as route70 from "../routes/control/power/[hostname].ts";
+import * as route71 from "../routes/control/status/[request_id].ts";
+import * as route72 from "../routes/files/index.ts";
+import * as route73 from "../routes/files/[filename].ts";
+import * as route74 from "../routes/filesauth.ts";
+import * as route75 from "../routes/monitor/node/[node].ts";
+import * as route76 from "../routes/monitor/status/[node].ts";
+import * as route77 from "../routes/openapi.json.ts";
+import * as route78 from "../routes/ping.ts";
+import * as route79 from "../routes/service/status/[request_id].ts";
+import * as route80 from "../routes/token.ts";
+import * as route81 from "../routes/tpm/[node].ts";
+import * as route82 from "../routes/version.ts";
 
 /** One route module and the URI it serves. */
 export interface RouteEntry {
@@ -156,14 +161,19 @@ export const manifest: RouteEntry[] = [
   { path: "/config/switch/{name}", honoPath: "/config/switch/:name", module: route65 },
   { path: "/config/switch/{name}/_clone", honoPath: "/config/switch/:name/_clone", module: route66 },
   { path: "/config/switch/{name}/_delete", honoPath: "/config/switch/:name/_delete", module: route67 },
-  { path: "/control/status/{request_id}", honoPath: "/control/status/:request_id", module: route68 },
-  { path: "/files", honoPath: "/files", module: route69 },
-  { path: "/files/{filename}", honoPath: "/files/:filename", module: route70 },
-  { path: "/filesauth", honoPath: "/filesauth", module: route71 },
-  { path: "/openapi.json", honoPath: "/openapi.json", module: route72 },
-  { path: "/ping", honoPath: "/ping", module: route73 },
-  { path: "/service/status/{request_id}", honoPath: "/service/status/:request_id", module: route74 },
-  { path: "/token", honoPath: "/token", module: route75 },
-  { path: "/tpm/{node}", honoPath: "/tpm/:node", module: route76 },
-  { path: "/version", honoPath: "/version", module: route77 },
+  { path: "/control/action/power/_{action}", honoPath: "/control/action/power/:action{_[a-z0-9]+}", module: route68 },
+  { path: "/control/action/power/{hostname}/_{action}", honoPath: "/control/action/power/:hostname/:action{_[a-z0-9]+}", module: route69 },
+  { path: "/control/power/{hostname}", honoPath: "/control/power/:hostname", module: route70 },
+  { path: "/control/status/{request_id}", honoPath: "/control/status/:request_id", module: route71 },
+  { path: "/files", honoPath: "/files", module: route72 },
+  { path: "/files/{filename}", honoPath: "/files/:filename", module: route73 },
+  { path: "/filesauth", honoPath: "/filesauth", module: route74 },
+  { path: "/monitor/node/{node}", honoPath: "/monitor/node/:node", module: route75 },
+  { path: "/monitor/status/{node}", honoPath: "/monitor/status/:node", module: route76 },
+  { path: "/openapi.json", honoPath: "/openapi.json", module: route77 },
+  { path: "/ping", honoPath: "/ping", module: route78 },
+  { path: "/service/status/{request_id}", honoPath: "/service/status/:request_id", module: route79 },
+  { path: "/token", honoPath: "/token", module: route80 },
+  { path: "/tpm/{node}", honoPath: "/tpm/:node", module: route81 },
+  { path: "/version", honoPath: "/version", module: route82 },
 ];
