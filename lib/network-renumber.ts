@@ -15,7 +15,7 @@ export interface FamilyLayout {
   gateway: bigint | null;
 }
 
-/** An ip_address row as the plan sees it for one family. */
+/** An ip_address row reduced to its address of one family. */
 export interface PlannedHolder {
   id: number;
   address: string | null;
@@ -41,8 +41,9 @@ export interface RenumberRequest {
 /**
  * Works out the address of every row of one family after a network change. A row keeps its
  * host part (offset from the network address) when that lands on a free host address outside
- * the DHCP range; otherwise it gets the lowest free host address. A controller never gets an
- * address picked for it: it keeps its host part or takes the one sent under its key.
+ * the DHCP range. Otherwise it gets the lowest free host address other than the gateway.
+ * A controller never gets an address picked for it: it keeps its host part or takes the one
+ * sent under its key.
  * Returns only the rows whose address changes (null when the family is removed). Throws
  * 400 when the rows do not fit or a controller needs an address, and 409 when a sent
  * controller address is held by another row; nothing is written in either case.
@@ -59,11 +60,12 @@ export function planAddresses(request: RenumberRequest): Map<number, string | nu
   const cidr = after.cidr;
   const bounds = hostBounds(cidr);
   const claimed = new Set<bigint>(request.reserved);
-  const isBlocked = (value: bigint, controller: boolean) =>
+  // Allocation skips the gateway, but a row that already has the gateway address keeps it,
+  // because the router may be a listed device.
+  const isBlocked = (value: bigint) =>
     value < bounds.first ||
     value > bounds.last ||
     (after.range !== null && value >= after.range.first && value <= after.range.last) ||
-    (!controller && value === after.gateway) ||
     claimed.has(value);
 
   const sent = new Map<bigint, PlannedHolder>();
@@ -74,7 +76,7 @@ export function planAddresses(request: RenumberRequest): Map<number, string | nu
     if (value < bounds.first || value > bounds.last) {
       throw invalid(`Invalid request: ${holder.controllerKey} address ${address} is not a host address of network "${request.networkName}" (${formatCidr(cidr)})`);
     }
-    if (isBlocked(value, true)) {
+    if (isBlocked(value)) {
       throw invalid(`Invalid request: ${holder.controllerKey} address ${address} is inside the DHCP range or reserved in network "${request.networkName}"`);
     }
     claimed.add(value);
@@ -89,17 +91,16 @@ export function planAddresses(request: RenumberRequest): Map<number, string | nu
   for (const holder of ordered) {
     if (request.controllerAddresses.has(holder.id)) continue;
     const candidate = translate(ipToBigInt(holder.address!), request.before, cidr);
-    const isController = holder.controllerKey !== null;
     const owner = sent.get(candidate);
     if (owner !== undefined && holder.address === bigIntToIp(candidate, family)) {
       // Taking an address a row keeps would move that row without anyone asking for it.
       throw conflict(`Address ${holder.address} in network "${request.networkName}" is already used by ${holder.description}: send another ${owner.controllerKey} address`);
     }
-    if (!isBlocked(candidate, isController)) {
+    if (!isBlocked(candidate)) {
       claimed.add(candidate);
       const address = bigIntToIp(candidate, family);
       if (address !== holder.address) changes.set(holder.id, address);
-    } else if (isController) {
+    } else if (holder.controllerKey !== null) {
       strandedControllers.push(`${holder.description} (${holder.address}): send a new address under key "${holder.controllerKey}"`);
     } else {
       homeless.push(holder);
@@ -111,7 +112,7 @@ export function planAddresses(request: RenumberRequest): Map<number, string | nu
 
   let cursor = bounds.first;
   for (const holder of homeless) {
-    while (cursor <= bounds.last && isBlocked(cursor, false)) cursor++;
+    while (cursor <= bounds.last && (isBlocked(cursor) || cursor === after.gateway)) cursor++;
     if (cursor > bounds.last) throw capacityError(request, addressed.length);
     claimed.add(cursor);
     changes.set(holder.id, bigIntToIp(cursor, family));
@@ -135,10 +136,10 @@ function capacityError(request: RenumberRequest, inUse: number) {
 }
 
 /**
- * Places a DHCP range in a changed network. The range stays when it still fits, else it keeps
- * its offsets when those fit, else a range of the same size starts half-way through the host
- * addresses, shrunk to a tenth of them when it would take more than half (unless nodes take
- * their addresses from the pool). Returns null when no range was set.
+ * Places a DHCP range in a changed network. The range stays when it still fits, or else keeps
+ * its offsets when those fit. Otherwise a range of the same size starts half-way through the
+ * host addresses. It shrinks to a tenth of them when it would take more than half, unless
+ * nodes take their addresses from the pool. Returns null when no range was set.
  */
 export function fitDhcpRange(
   range: { begin: string; end: string } | null,

@@ -64,7 +64,7 @@ export async function getNetworkView(db: Orm, name: string): Promise<Record<stri
   return { config: { network: { [name]: renderNetwork(row, false) } } };
 }
 
-/** What GET /config/network/{name}/{ip} reports about one address. */
+/** State of one address as GET /config/network/{name}/{ipaddr} reports it. */
 export interface AddressStatus {
   /**
    * `taken` when an interface, controller, switch or device holds it; `reserved` when
@@ -74,7 +74,7 @@ export interface AddressStatus {
   status: "free" | "taken" | "reserved" | "dhcp" | "unavailable";
   /** The holder of a taken address, e.g. `interface BOOTIF of node "node001"`. */
   owner?: string;
-  /** Why an address is unavailable. */
+  /** Reason an address is unavailable. */
   reason?: string;
 }
 
@@ -120,6 +120,7 @@ export async function listNetworkMembers(db: Orm, name: string): Promise<{ ipadd
   const order = (address: string | null) => (address === null ? -1n : ipToBigInt(address) + (address.includes(":") ? 1n << 33n : 0n));
   return members.sort((left, right) => {
     const difference = order(left.ipaddress) - order(right.ipaddress);
-    return difference < 0n ? -1 : difference > 0n ? 1 : left.device.localeCompare(right.device);
+    if (difference !== 0n) return difference < 0n ? -1 : 1;
+    return left.device.localeCompare(right.device);
   });
 }

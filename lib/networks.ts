@@ -77,8 +77,8 @@ export async function requireNetwork(db: Parameters<typeof findNetwork>[0], name
 
 /**
  * Creates the network `name`, or updates it when it exists, in one transaction. An update that
- * changes the network address or prefix, the DHCP range or the gateway moves every address in
- * the network that no longer fits; if any cannot move, nothing is written.
+ * changes the network address, the prefix or the DHCP range moves every address in the network
+ * that no longer fits. If any address cannot move, nothing is written.
  */
 export async function saveNetwork(db: Database, name: string, input: NetworkInput, now: number): Promise<"created" | "updated"> {
   checkNetworkName(name);
@@ -101,7 +101,7 @@ export async function saveNetwork(db: Database, name: string, input: NetworkInpu
 
 /**
  * Creates `input.newnetname` with the settings of network `name`, overridden by `input`. The
- * request must give the new network address, because two networks may not overlap; the
+ * request must give the new network address, because two networks may not overlap. The
  * gateway and DHCP range keep their offsets in the new network.
  */
 export async function cloneNetwork(db: Database, name: string, input: NetworkInput, now: number): Promise<string> {
@@ -192,7 +192,7 @@ function blankNetwork(name: string): NetworkValues {
 }
 
 interface WriteOptions {
-  /** The network a clone copies; its gateway and DHCP range are moved by offset into the clone. */
+  /** Network that a clone copies. Its gateway and DHCP range move by offset into the clone. */
   template: NetworkRow | null;
   now: number;
 }
@@ -325,7 +325,7 @@ function applyClear(next: NetworkValues, input: NetworkInput, sentFamilies: Set<
     throw invalid(`Invalid request: clear "${input.clear}" cannot be combined with IPv${family} values in the same request`);
   }
   if (!hasFamily(next, other)) {
-    throw invalid(`Invalid request: clear "${input.clear}" needs an IPv${other} network to remain: add network_ipv${other === 6 ? "6" : ""} first`.replace("network_ipv4", "network"));
+    throw invalid(`Invalid request: clear "${input.clear}" needs an IPv${other} network to remain: set ${other === 6 ? "network_ipv6" : "network"} first`);
   }
   const columns = FAMILY_COLUMNS[family];
   for (const column of [columns.network, columns.subnet, columns.gateway, columns.begin, columns.end] as const) {
@@ -342,7 +342,10 @@ function applyDhcpFlags(next: NetworkValues, input: NetworkInput): void {
     const requested = input.dhcp_nodes_only ? "dhcp_nodes_only" : "dhcp_nodes_in_pool";
     throw invalid(`Invalid request: ${enabled} is on and excludes ${requested}: turn ${enabled} off first`);
   }
-  const mode = next.dhcp_nodes_only ? "dhcp_nodes_only" : next.dhcp_nodes_in_pool ? "dhcp_nodes_in_pool" : null;
+  let mode: string | null = null;
+  if (next.dhcp_nodes_only) mode = "dhcp_nodes_only";
+  if (next.dhcp_nodes_in_pool) mode = "dhcp_nodes_in_pool";
+  // NOTE: turning dhcp_nodes_in_pool off does not give static addresses to interfaces that had none.
   if (mode !== null && !next.dhcp) {
     if (input.dhcp !== undefined) throw invalid(`Invalid request: dhcp cannot be off while ${mode} is on: turn ${mode} off in the same request`);
     next.dhcp = true;
@@ -363,8 +366,7 @@ function moveWithNetwork(next: NetworkValues, before: NetworkRow | null, input: 
     const newCidr = cidrOf(next, family);
     if (newCidr === null || sameCidr(oldCidr, newCidr)) continue;
 
-    const rangeSent = [columns.begin, columns.end].some((column) => (input as Record<string, unknown>)[column] !== undefined) ||
-      (family === 6 && [input.dhcp_range_begin, input.dhcp_range_end].some((value) => value?.includes(":")));
+    const rangeSent = isSent(input, "dhcp_range_begin", family) || isSent(input, "dhcp_range_end", family);
     const begin = next[columns.begin];
     const end = next[columns.end];
     if (!rangeSent && begin !== null && end !== null && ipFamily(begin) === family) {
@@ -374,14 +376,19 @@ function moveWithNetwork(next: NetworkValues, before: NetworkRow | null, input: 
     }
 
     const gateway = next[columns.gateway];
-    const gatewaySent = (input as Record<string, unknown>)[columns.gateway] !== undefined ||
-      (family === 6 && input.gateway?.includes(":") === true);
-    if (isClone && !gatewaySent && gateway !== null && oldCidr !== null) {
+    if (isClone && !isSent(input, "gateway", family) && gateway !== null && oldCidr !== null) {
       const moved = cidrBounds(newCidr).first + (ipToBigInt(gateway) - cidrBounds(oldCidr).first);
       const bounds = hostBounds(newCidr);
       next[columns.gateway] = moved >= bounds.first && moved <= bounds.last ? bigIntToIp(moved, family) : null;
     }
   }
+}
+
+/** True when the request sets the `family` column of `key`: through `key` itself (by the value's family, `""` meaning IPv4) or through `key_ipv6`. */
+function isSent(input: NetworkInput, key: "gateway" | "dhcp_range_begin" | "dhcp_range_end", family: IpFamily): boolean {
+  const value = input[key];
+  if (value !== undefined && (value === null ? 4 : ipFamily(value)) === family) return true;
+  return family === 6 && input[`${key}_ipv6`] !== undefined;
 }
 
 function checkDhcpRanges(next: NetworkValues): void {
@@ -424,9 +431,11 @@ function checkGateways(next: NetworkValues, input: NetworkInput, before: Network
     const cidr = cidrOf(next, family);
     const bounds = cidr === null ? null : hostBounds(cidr);
     const value = ipToBigInt(gateway);
-    if (cidr === null || bounds === null || value < bounds.first || value > bounds.last) {
-      const where = cidr === null ? `the network has no IPv${family} part` : `it is not a host address of ${formatCidr(cidr)}`;
-      throw invalid(`Invalid request: ${column} "${gateway}" does not fit network "${next.name}": ${where}: send a new ${column}`);
+    if (cidr === null || bounds === null) {
+      throw invalid(`Invalid request: ${column} "${gateway}" needs an IPv${family} network, and network "${next.name}" has none`);
+    }
+    if (value < bounds.first || value > bounds.last) {
+      throw invalid(`Invalid request: ${column} "${gateway}" is not a host address of network "${next.name}" (${formatCidr(cidr)}): send a new ${column}`);
     }
     const range = dhcpRange({ ...next, id: 0 }, family);
     if (range !== null && value >= range.first && value <= range.last) {
@@ -495,7 +504,7 @@ async function resolveControllerAddresses(
 
 /**
  * Plans the addresses of one family after the change, or returns null when nothing that
- * decides addresses (network, DHCP range, gateway, sent controller addresses) changed.
+ * decides addresses (network, DHCP range, sent controller addresses) changed.
  */
 async function planFamily(
   tx: Transaction,
@@ -512,9 +521,7 @@ async function planFamily(
   const range = dhcpRange(next, family);
   const oldRange = dhcpRange(current, family);
   const sent = controllerAddresses.get(family)!;
-  const unchanged = sameCidr(before, after) &&
-    range?.first === oldRange?.first && range?.last === oldRange?.last &&
-    next[columns.gateway] === current[columns.gateway] && sent.size === 0;
+  const unchanged = sameCidr(before, after) && range?.first === oldRange?.first && range?.last === oldRange?.last && sent.size === 0;
   if (unchanged) return null;
 
   const reserved = new Set<bigint>();

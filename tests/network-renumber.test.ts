@@ -108,6 +108,25 @@ describe("network renumbering", () => {
     });
   });
 
+  test("skips the gateway when it picks a free address", async () => {
+    const response = await post("cluster", {
+      network: "10.142.0.0/16",
+      gateway: "10.142.0.5",
+      dhcp_range_begin: "10.142.0.1",
+      dhcp_range_end: "10.142.0.1",
+    });
+    assert.equal(response.status, 204);
+    assert.equal((await bootAddresses()).get("node001"), "10.142.0.6");
+  });
+
+  test("leaves a node that holds the new gateway address in place", async () => {
+    const addresses = await allAddresses();
+    const response = await post("cluster", { gateway: "10.141.0.1" });
+    assert.equal(response.status, 204);
+    assert.equal((await networkRow("cluster")).gateway, "10.141.0.1");
+    assert.deepEqual(await allAddresses(), addresses);
+  });
+
   test("shrinks the prefix with a new controller address and moves the DHCP range", async () => {
     const response = await post("cluster", { network: "10.141.0.0/24", controller: "10.141.0.254", gateway: "10.141.0.254" });
     assert.equal(response.status, 204);
@@ -132,7 +151,7 @@ describe("network renumbering", () => {
   });
 
   const rejected: [string, Record<string, unknown>, RegExp][] = [
-    ["gateway left outside", { network: "10.142.0.0/16" }, /gateway "10\.141\.255\.254" does not fit network "cluster".*send a new gateway/],
+    ["gateway left outside", { network: "10.142.0.0/16" }, /gateway "10\.141\.255\.254" is not a host address of network "cluster" \(10\.142\.0\.0\/16\): send a new gateway/],
     ["controller left outside", { network: "10.141.0.0/24", gateway: "10.141.0.254" }, /controller "controller" \(10\.141\.255\.254\): send a new address under key "controller"/],
     ["controller address outside", { network: "10.141.0.0/24", gateway: "10.141.0.254", controller: "10.141.1.1" }, /controller address 10\.141\.1\.1 is not a host address of network "cluster" \(10\.141\.0\.0\/24\)/],
     ["controller address in DHCP range", { network: "10.141.0.0/24", gateway: "10.141.0.254", controller: "10.141.0.130" }, /controller address 10\.141\.0\.130 is inside the DHCP range/],
