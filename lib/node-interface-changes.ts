@@ -65,12 +65,17 @@ function emptyToNull(value: string | null | undefined): string | null | undefine
   return value === "" ? null : value;
 }
 
+/** Stores a parsed number as the text column it lives in; null stays null. */
+function numberText(value: number | null): string | null {
+  return value === null ? null : String(value);
+}
+
 /** Merges the entry into the stored settings and checks the VLAN and bond rules on the result. */
 function mergeSettings(label: string, current: Settings | null, change: InterfaceChange): Settings {
   const merged: Settings = {
     macaddress: change.macaddress !== undefined ? change.macaddress : current?.macaddress ?? null,
-    mtu: change.mtu !== undefined ? (change.mtu === null ? null : String(change.mtu)) : current?.mtu ?? null,
-    vlanid: change.vlanid !== undefined ? (change.vlanid === null ? null : String(change.vlanid)) : current?.vlanid ?? null,
+    mtu: change.mtu !== undefined ? numberText(change.mtu) : current?.mtu ?? null,
+    vlanid: change.vlanid !== undefined ? numberText(change.vlanid) : current?.vlanid ?? null,
     vlan_parent: change.vlan_parent !== undefined ? emptyToNull(change.vlan_parent)! : current?.vlan_parent ?? null,
     bond_mode: change.bond_mode !== undefined ? emptyToNull(change.bond_mode)! : current?.bond_mode ?? null,
     bond_slaves: change.bond_slaves !== undefined ? emptyToNull(change.bond_slaves)! : current?.bond_slaves ?? null,
@@ -199,7 +204,7 @@ async function applyAddressing(tx: Transaction, label: string, interfaceId: numb
   } else if (existing !== null && net !== null && existing.network_id === net.id) {
     if (change.dhcp != null) await tx.update(ipAddress).set({ dhcp: change.dhcp }).where(eq(ipAddress.id, existing.id));
   } else if (net !== null) {
-    await allocateInterfaceAddress(tx, interfaceId, net, change.dhcp ?? false, now, label);
+    await allocateInterfaceAddress(tx, interfaceId, net, change.dhcp ?? false, now, label, existing === null);
   } else {
     throw invalid(`Invalid request: ${label}: has no network: send network to set dhcp`);
   }

@@ -17,7 +17,8 @@ export function servesNodesFromPool(row: NetworkRow): boolean {
 /**
  * Gives a node interface a fresh address row in `net`: the lowest free IPv4 and/or IPv6,
  * or no address and dhcp=true when the network serves nodes from its DHCP pool. Replaces
- * any address row the interface had. Throws conflict when a family of the network is full.
+ * any address row the interface had, unless `fresh` marks the interface as just created.
+ * Throws conflict when a family of the network is full.
  */
 export async function allocateInterfaceAddress(
   tx: Transaction,
@@ -26,8 +27,9 @@ export async function allocateInterfaceAddress(
   dhcp: boolean,
   now: number,
   label: string,
+  fresh = false,
 ): Promise<void> {
-  await tx.delete(ipAddress).where(eq(ipAddress.node_interface_id, nodeInterfaceId));
+  if (!fresh) await tx.delete(ipAddress).where(eq(ipAddress.node_interface_id, nodeInterfaceId));
   if (servesNodesFromPool(net)) {
     await tx.insert(ipAddress).values({ network_id: net.id, node_interface_id: nodeInterfaceId, dhcp: true });
     return;
@@ -70,13 +72,13 @@ export async function syncNodeWithGroup(tx: Transaction, nodeId: number, now: nu
   const byName = new Map(existing.map((row) => [row.item.interface, row]));
 
   if (previousGroupId !== undefined && previousGroupId !== nodeRow.group_id) {
-    const wanted = new Set(groupRows.map((row) => row.item.interface));
+    const newGroupNames = new Set(groupRows.map((row) => row.item.interface));
     const oldNames = await tx
       .select({ name: groupInterface.interface })
       .from(groupInterface)
       .where(eq(groupInterface.group_id, previousGroupId));
     const stale = oldNames
-      .filter(({ name }) => !wanted.has(name) && byName.has(name))
+      .filter(({ name }) => !newGroupNames.has(name) && byName.has(name))
       .map(({ name }) => byName.get(name)!.item.id);
     if (stale.length > 0) {
       await tx.delete(nodeInterface).where(and(eq(nodeInterface.node_id, nodeId), inArray(nodeInterface.id, stale)));
@@ -95,6 +97,7 @@ export async function syncNodeWithGroup(tx: Transaction, nodeId: number, now: nu
       options: item.options,
     };
     let nodeInterfaceId: number;
+    const fresh = !current;
     if (current) {
       nodeInterfaceId = current.item.id;
       // An interface without a network in the group keeps whatever address the node gave it.
@@ -108,7 +111,7 @@ export async function syncNodeWithGroup(tx: Transaction, nodeId: number, now: nu
       nodeInterfaceId = created.id;
     }
     if (net) {
-      await allocateInterfaceAddress(tx, nodeInterfaceId, net, item.dhcp, now, `interface ${item.interface} of node "${nodeRow.name}"`);
+      await allocateInterfaceAddress(tx, nodeInterfaceId, net, item.dhcp, now, `interface ${item.interface} of node "${nodeRow.name}"`, fresh);
     }
   }
 }

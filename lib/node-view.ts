@@ -9,7 +9,7 @@ export type NodeRow = typeof node.$inferSelect;
 type GroupRow = typeof nodeGroup.$inferSelect;
 type ClusterRow = typeof cluster.$inferSelect;
 
-/** Where a resolved value came from, as the `_<field>_source` markers name it. */
+/** Origin of a resolved value, as the `_<field>_source` markers name it. */
 export type ValueSource = "node" | "group" | "osimage" | "cluster" | "bmcsetup" | "default";
 
 /** Built-in values of inheritable fields that neither node, group, OS image nor cluster set. */
@@ -97,7 +97,7 @@ function fallbacksFor(context: ResolveContext, groupId: number, imageId: number 
   return result;
 }
 
-/** The node's own value of a resolved field, with object links turned into names. */
+/** Returns the node's own value of a resolved field, with object links turned into names. */
 function ownValue(field: ResolvedField, row: NodeRow, context: ResolveContext): unknown {
   switch (field) {
     case "osimage":
@@ -234,6 +234,12 @@ function parseJsonRows(data: string | null | undefined): unknown[][] {
   return data ? (JSON.parse(data) as unknown[][]) : [];
 }
 
+/** Orders by plain code units, as SQLite's default BINARY collation does. */
+function compareNames(left: { name: string }, right: { name: string }): number {
+  if (left.name < right.name) return -1;
+  return left.name > right.name ? 1 : 0;
+}
+
 const NODE_COLUMNS = Object.entries(getTableColumns(node)) as [keyof NodeRow, AnySQLiteColumn][];
 const BOOLEAN_NODE_COLUMNS = ["service", "setupbmc", "netboot", "bootmenu"] as const;
 
@@ -248,8 +254,7 @@ async function loadAllNodes(db: Orm): Promise<NodeRow[]> {
       if (row[key] !== null) (row as Record<string, unknown>)[key] = Boolean(row[key]);
     }
   }
-  // Plain code-unit order, which is SQLite's default BINARY collation.
-  return rows.sort((left, right) => (left.name < right.name ? -1 : left.name > right.name ? 1 : 0));
+  return rows.sort(compareNames);
 }
 
 const INTERFACE_COLUMNS = [

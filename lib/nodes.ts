@@ -158,7 +158,7 @@ async function checkNameFree(tx: Transaction, nodeName: string): Promise<void> {
   if (await findNode(tx, nodeName)) throw conflict(`Node "${nodeName}" already exists`);
 }
 
-/** Who sends a node body: an admin, or the provision token of the node named in the URL. */
+/** Sender of a node body: an admin, or the provision token of the node named in the URL. */
 export type NodeWriter = "admin" | "provision";
 
 /**
@@ -233,7 +233,7 @@ export async function cloneNode(db: Database, sourceName: string, input: NodeInp
     const columns = await resolveColumns(tx, input, source);
     const [created] = await tx.insert(node).values({ ...copied, ...columns, name: targetName }).returning({ id: node.id });
 
-    const given = new Set((input.interfaces ?? []).map((entry) => entry.interface));
+    const bodyInterfaceNames = new Set((input.interfaces ?? []).map((entry) => entry.interface));
     if (input.interfaces !== undefined) await applyInterfaceChanges(tx, created.id, targetName, input.interfaces, now);
 
     const sourceInterfaces = await tx
@@ -243,12 +243,12 @@ export async function cloneNode(db: Database, sourceName: string, input: NodeInp
       .where(eq(nodeInterface.node_id, source.id))
       .orderBy(nodeInterface.id);
     for (const { item, address } of sourceInterfaces) {
-      if (given.has(item.interface)) continue;
+      if (bodyInterfaceNames.has(item.interface)) continue;
       const { id: _interfaceId, node_id: _nodeId, macaddress: _mac, ...settings } = item;
       const [copy] = await tx.insert(nodeInterface).values({ ...settings, node_id: created.id }).returning({ id: nodeInterface.id });
       if (address === null) continue;
       const [net] = await tx.select().from(network).where(eq(network.id, address.network_id));
-      if (net) await allocateInterfaceAddress(tx, copy.id, net, address.dhcp, now, `interface ${item.interface} of node "${targetName}"`);
+      if (net) await allocateInterfaceAddress(tx, copy.id, net, address.dhcp, now, `interface ${item.interface} of node "${targetName}"`, true);
     }
     await syncNodeWithGroup(tx, created.id, now, columns.group_id !== undefined ? source.group_id : undefined);
 
