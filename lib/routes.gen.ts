@@ -75,14 +75,28 @@ import * as route71 from "../routes/control/status/[request_id].ts";
 import * as route72 from "../routes/files/index.ts";
 import * as route73 from "../routes/files/[filename].ts";
 import * as route74 from "../routes/filesauth.ts";
-import * as route75 from "../routes/monitor/node/[node].ts";
-import * as route76 from "../routes/monitor/status/[node].ts";
-import * as route77 from "../routes/openapi.json.ts";
-import * as route78 from "../routes/ping.ts";
-import * as route79 from "../routes/service/status/[request_id].ts";
-import * as route80 from "../routes/token.ts";
-import * as route81 from "../routes/tpm/[node].ts";
-import * as route82 from "../routes/version.ts";
+import * as route75 from "../routes/ha/controllers.ts";
+import * as route76 from "../routes/ha/master/index.ts";
+import * as route77 from "../routes/ha/master/_set.ts";
+import * as route78 from "../routes/ha/overrule/_set.ts";
+import * as route79 from "../routes/ha/state.ts";
+import * as route80 from "../routes/journal/index.ts";
+import * as route81 from "../routes/journal/[controller]/index.ts";
+import * as route82 from "../routes/journal/[controller]/_delete.ts";
+import * as route83 from "../routes/monitor/node/[node].ts";
+import * as route84 from "../routes/monitor/service/dhcp.ts";
+import * as route85 from "../routes/monitor/service/dns.ts";
+import * as route86 from "../routes/monitor/service/luna2.ts";
+import * as route87 from "../routes/monitor/status/[node].ts";
+import * as route88 from "../routes/openapi.json.ts";
+import * as route89 from "../routes/ping.ts";
+import * as route90 from "../routes/service/dhcp/reload.ts";
+import * as route91 from "../routes/service/dns/reload.ts";
+import * as route92 from "../routes/service/luna2/reload.ts";
+import * as route93 from "../routes/service/status/[request_id].ts";
+import * as route94 from "../routes/token.ts";
+import * as route95 from "../routes/tpm/[node].ts";
+import * as route96 from "../routes/version.ts";
 
 /** One route module and the URI it serves. */
 export interface RouteEntry {
@@ -168,12 +182,26 @@ export const manifest: RouteEntry[] = [
   { path: "/files", honoPath: "/files", module: route72 },
   { path: "/files/{filename}", honoPath: "/files/:filename", module: route73 },
   { path: "/filesauth", honoPath: "/filesauth", module: route74 },
-  { path: "/monitor/node/{node}", honoPath: "/monitor/node/:node", module: route75 },
-  { path: "/monitor/status/{node}", honoPath: "/monitor/status/:node", module: route76 },
-  { path: "/openapi.json", honoPath: "/openapi.json", module: route77 },
-  { path: "/ping", honoPath: "/ping", module: route78 },
-  { path: "/service/status/{request_id}", honoPath: "/service/status/:request_id", module: route79 },
-  { path: "/token", honoPath: "/token", module: route80 },
-  { path: "/tpm/{node}", honoPath: "/tpm/:node", module: route81 },
-  { path: "/version", honoPath: "/version", module: route82 },
+  { path: "/ha/controllers", honoPath: "/ha/controllers", module: route75 },
+  { path: "/ha/master", honoPath: "/ha/master", module: route76 },
+  { path: "/ha/master/_set", honoPath: "/ha/master/_set", module: route77 },
+  { path: "/ha/overrule/_set", honoPath: "/ha/overrule/_set", module: route78 },
+  { path: "/ha/state", honoPath: "/ha/state", module: route79 },
+  { path: "/journal", honoPath: "/journal", module: route80 },
+  { path: "/journal/{controller}", honoPath: "/journal/:controller", module: route81 },
+  { path: "/journal/{controller}/_delete", honoPath: "/journal/:controller/_delete", module: route82 },
+  { path: "/monitor/node/{node}", honoPath: "/monitor/node/:node", module: route83 },
+  { path: "/monitor/service/dhcp", honoPath: "/monitor/service/dhcp", module: route84 },
+  { path: "/monitor/service/dns", honoPath: "/monitor/service/dns", module: route85 },
+  { path: "/monitor/service/luna2", honoPath: "/monitor/service/luna2", module: route86 },
+  { path: "/monitor/status/{node}", honoPath: "/monitor/status/:node", module: route87 },
+  { path: "/openapi.json", honoPath: "/openapi.json", module: route88 },
+  { path: "/ping", honoPath: "/ping", module: route89 },
+  { path: "/service/dhcp/reload", honoPath: "/service/dhcp/reload", module: route90 },
+  { path: "/service/dns/reload", honoPath: "/service/dns/reload", module: route91 },
+  { path: "/service/luna2/reload", honoPath: "/service/luna2/reload", module: route92 },
+  { path: "/service/status/{request_id}", honoPath: "/service/status/:request_id", module: route93 },
+  { path: "/token", honoPath: "/token", module: route94 },
+  { path: "/tpm/{node}", honoPath: "/tpm/:node", module: route95 },
+  { path: "/version", honoPath: "/version", module: route96 },
 ];

@@ -1,0 +1,227 @@
+import { eq } from "drizzle-orm";
+import type { Orm, Transaction } from "./db/database.ts";
+import { cluster, controller, ipAddress, network, node, nodeGroup, nodeInterface, otherDevice, switchDevice } from "./db/schema/index.ts";
+import type { NetworkRow } from "./ipam.ts";
+
+type Reader = Orm | Transaction;
+export type ClusterRow = typeof cluster.$inferSelect;
+
+/** Interface a node boots from when neither the node nor its group names one. */
+export const DEFAULT_PROVISION_INTERFACE = "BOOTIF";
+
+/** Kind of object that holds an address. */
+export type HostKind = "controller" | "node" | "switch" | "otherdev";
+
+/** One address of one holder in one network, with the name DHCP and DNS publish for it. */
+export interface AddressedHost {
+  kind: HostKind;
+  /** Node, switch or other device name, or controller hostname. */
+  owner: string;
+  /** Node interface name; null for other holders. */
+  interfaceName: string | null;
+  /**
+   * Host label inside the network's zone, unique there: the owner name for its main address in
+   * the network, `<node>-<interface>` for a node's further interfaces, null when left out.
+   */
+  label: string | null;
+  /** Lower-case colon form, or null. */
+  macaddress: string | null;
+  ipv4: string | null;
+  ipv6: string | null;
+  networkId: number;
+  /** True for nodes whose ipxe_kernel (own value, else the group's) is "alternative". */
+  alternativeIpxe: boolean;
+  /** True for the beacon controller. */
+  beacon: boolean;
+}
+
+/** A controller with its addresses by network id. */
+export interface ControllerAddresses {
+  hostname: string;
+  beacon: boolean;
+  serverport: number;
+  ipv4ByNetwork: Map<number, string>;
+  ipv6ByNetwork: Map<number, string>;
+}
+
+/** Everything DHCP and DNS generation read from the database, read in one go. */
+export interface AddressBook {
+  cluster: ClusterRow;
+  /** All networks by id order. */
+  networks: NetworkRow[];
+  controllers: ControllerAddresses[];
+  /** The beacon controller, or the first controller when none is marked, or null without controllers. */
+  beacon: ControllerAddresses | null;
+  /** Every addressed holder, controllers first, then nodes, switches and other devices, each by name. */
+  hosts: AddressedHost[];
+  /** Human-readable reasons for addresses or names that were left out. */
+  problems: string[];
+}
+
+const KIND_ORDER: Record<HostKind, number> = { controller: 0, node: 1, switch: 2, otherdev: 3 };
+
+/** A single DNS label or dotted name made of letters, digits and inner hyphens. */
+const HOST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
+
+/** Turns an interface name such as `BOOTIF` or `eth0.100` into a DNS label part (`bootif`, `eth0-100`). */
+export function interfaceLabel(interfaceName: string): string {
+  return interfaceName.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "");
+}
+
+/** True when `name` can be an owner name in a zone file and a DHCP host name. */
+export function isHostName(name: string): boolean {
+  return name.length <= 253 && HOST_NAME.test(name);
+}
+
+/**
+ * Reads networks, controllers and every address holder (node interfaces, controllers, switches,
+ * other devices) and gives each address a label unique inside its network. Pass the transaction
+ * when the caller also writes (the DNS serial), so both see the same state.
+ */
+export async function readAddressBook(db: Reader): Promise<AddressBook> {
+  const [clusterRow] = await db.select().from(cluster).where(eq(cluster.id, 1));
+  if (!clusterRow) throw new Error("No cluster row: the database has not been bootstrapped");
+  const networks = await db.select().from(network).orderBy(network.id);
+  const rows = await db
+    .select({
+      networkId: ipAddress.network_id,
+      ipv4: ipAddress.ipaddress,
+      ipv6: ipAddress.ipaddress_ipv6,
+      interfaceName: nodeInterface.interface,
+      interfaceMac: nodeInterface.macaddress,
+      nodeName: node.name,
+      nodeIpxeKernel: node.ipxe_kernel,
+      nodeProvisionInterface: node.provision_interface,
+      groupIpxeKernel: nodeGroup.ipxe_kernel,
+      groupProvisionInterface: nodeGroup.provision_interface,
+      controllerId: controller.id,
+      controllerName: controller.hostname,
+      controllerBeacon: controller.beacon,
+      controllerPort: controller.serverport,
+      switchName: switchDevice.name,
+      switchMac: switchDevice.macaddress,
+      otherName: otherDevice.name,
+      otherMac: otherDevice.macaddress,
+    })
+    .from(ipAddress)
+    .leftJoin(nodeInterface, eq(nodeInterface.id, ipAddress.node_interface_id))
+    .leftJoin(node, eq(node.id, nodeInterface.node_id))
+    .leftJoin(nodeGroup, eq(nodeGroup.id, node.group_id))
+    .leftJoin(controller, eq(controller.id, ipAddress.controller_id))
+    .leftJoin(switchDevice, eq(switchDevice.id, ipAddress.switch_id))
+    .leftJoin(otherDevice, eq(otherDevice.id, ipAddress.other_device_id))
+    .orderBy(ipAddress.id);
+
+  const controllerRows = await db.select().from(controller).orderBy(controller.id);
+  const controllers = new Map<number, ControllerAddresses>();
+  for (const row of controllerRows) {
+    controllers.set(row.id, {
+      hostname: row.hostname,
+      beacon: row.beacon,
+      serverport: row.serverport,
+      ipv4ByNetwork: new Map(),
+      ipv6ByNetwork: new Map(),
+    });
+  }
+
+  const hosts: AddressedHost[] = [];
+  const provisionInterfaces = new Map<string, string>();
+  for (const row of rows) {
+    if (row.ipv4 === null && row.ipv6 === null) continue;
+    const base = { networkId: row.networkId, ipv4: row.ipv4, ipv6: row.ipv6, label: null, beacon: false };
+    if (row.nodeName !== null) {
+      const ipxeKernel = row.nodeIpxeKernel || row.groupIpxeKernel || "default";
+      provisionInterfaces.set(row.nodeName, row.nodeProvisionInterface || row.groupProvisionInterface || DEFAULT_PROVISION_INTERFACE);
+      hosts.push({
+        ...base,
+        kind: "node",
+        owner: row.nodeName,
+        interfaceName: row.interfaceName,
+        macaddress: row.interfaceMac,
+        alternativeIpxe: ipxeKernel === "alternative",
+      });
+    } else if (row.controllerId !== null) {
+      const entry = controllers.get(row.controllerId)!;
+      if (row.ipv4 !== null) entry.ipv4ByNetwork.set(row.networkId, row.ipv4);
+      if (row.ipv6 !== null) entry.ipv6ByNetwork.set(row.networkId, row.ipv6);
+      hosts.push({
+        ...base,
+        kind: "controller",
+        owner: row.controllerName!,
+        interfaceName: null,
+        macaddress: null,
+        alternativeIpxe: false,
+        beacon: row.controllerBeacon ?? false,
+      });
+    } else if (row.switchName !== null) {
+      hosts.push({ ...base, kind: "switch", owner: row.switchName, interfaceName: null, macaddress: row.switchMac, alternativeIpxe: false });
+    } else if (row.otherName !== null) {
+      hosts.push({ ...base, kind: "otherdev", owner: row.otherName, interfaceName: null, macaddress: row.otherMac, alternativeIpxe: false });
+    }
+  }
+
+  hosts.sort((left, right) =>
+    KIND_ORDER[left.kind] - KIND_ORDER[right.kind] ||
+    compareText(left.owner, right.owner) ||
+    Number(right.interfaceName === provisionInterfaces.get(right.owner)) - Number(left.interfaceName === provisionInterfaces.get(left.owner)) ||
+    compareText(left.interfaceName ?? "", right.interfaceName ?? ""));
+
+  const networkNames = new Map(networks.map((row) => [row.id, row.name]));
+  const problems = assignLabels(hosts, networkNames);
+  const controllerList = [...controllers.values()];
+  const beacon = controllerList.find((entry) => entry.beacon) ?? controllerList[0] ?? null;
+  return { cluster: clusterRow, networks, controllers: controllerList, beacon, hosts, problems };
+}
+
+/**
+ * Gives every host a label unique in its network. A node's first address in a network (its
+ * provisioning interface when that one is there) takes the node name; further interfaces take
+ * `<node>-<interface>`. A name that is not a valid host name, or one already taken in that
+ * network by an earlier holder, leaves the address without a label and adds a problem line.
+ */
+function assignLabels(hosts: AddressedHost[], networkNames: Map<number, string>): string[] {
+  const problems: string[] = [];
+  const taken = new Map<number, Map<string, string>>();
+  const ownersWithName = new Set<string>();
+  for (const host of hosts) {
+    const ownerKey = `${host.kind}\u0000${host.owner}\u0000${host.networkId}`;
+    const wanted = host.kind === "node" && ownersWithName.has(ownerKey)
+      ? `${host.owner}-${interfaceLabel(host.interfaceName ?? "")}`
+      : host.owner;
+    const holder = describeHost(host);
+    const networkName = networkNames.get(host.networkId) ?? String(host.networkId);
+    if (!isHostName(wanted)) {
+      problems.push(`Left out ${holder} in network "${networkName}": "${wanted}" is not a valid host name`);
+      continue;
+    }
+    let names = taken.get(host.networkId);
+    if (names === undefined) taken.set(host.networkId, (names = new Map()));
+    const previous = names.get(wanted);
+    if (previous !== undefined) {
+      problems.push(`Left out the name of ${holder} in network "${networkName}": "${wanted}" is already used by ${previous}`);
+      continue;
+    }
+    names.set(wanted, holder);
+    ownersWithName.add(ownerKey);
+    host.label = wanted;
+  }
+  return problems;
+}
+
+/** Describes a holder for problem lines, e.g. `interface BMC of node "node001"`. */
+export function describeHost(host: AddressedHost): string {
+  switch (host.kind) {
+    case "node":
+      return `interface ${host.interfaceName} of node "${host.owner}"`;
+    case "controller":
+      return `controller "${host.owner}"`;
+    case "switch":
+      return `switch "${host.owner}"`;
+    case "otherdev":
+      return `other device "${host.owner}"`;
+  }
+}
+
+function compareText(left: string, right: string): number {
+  return left < right ? -1 : left > right ? 1 : 0;
+}
