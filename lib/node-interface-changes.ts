@@ -272,3 +272,11 @@ export async function updateNodeInterfaces(db: Database, nodeName: string, chang
     await applyInterfaceChanges(tx, nodeId, nodeName, changes, now);
   });
 }
+
+/** Returns `value` when it is a valid interface name for a URL path; throws invalid naming it otherwise. */
+export function checkInterfaceName(value: string): string {
+  if (!INTERFACE_NAME.test(value)) {
+    throw invalid(`Invalid request: interface name "${value}" is invalid: use letters, digits, '.', ':', '_' and '-', at most 63 characters`);
+  }
+  return value;
+}

@@ -173,6 +173,12 @@ describe("GET and _delete of node interfaces", () => {
     assert.match((await response.json()).message, /does not have interface "eth7"/);
   });
 
+  test("invalid interface name in the path is 400", async () => {
+    const response = await t.request("/config/node/node001/interfaces/bad%20name");
+    assert.equal(response.status, 400);
+    assert.match((await response.json()).message, /interface name "bad name" is invalid/);
+  });
+
   test("deletes an interface with its address", async () => {
     const before = await storedInterface(t, "node001", "BMC");
     const response = await t.request("/config/node/node001/interfaces/BMC/_delete");
