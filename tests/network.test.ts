@@ -42,6 +42,17 @@ describe("GET /config/network", () => {
     assert.equal(config.network.ib.type, "infiniband");
   });
 
+  test("answers 404 without networks", async () => {
+    const empty = await createTestApp({ bootstrap: false });
+    try {
+      const response = await empty.request("/config/network");
+      assert.equal(response.status, 404);
+      assert.deepEqual(await response.json(), { message: "No networks are available" });
+    } finally {
+      await empty.close();
+    }
+  });
+
   test("requires a token", async () => {
     const response = await t.request("/config/network", { headers: { "x-access-tokens": "" } });
     assert.equal(response.status, 401);
@@ -296,6 +307,15 @@ describe("POST /config/network/{name} update", () => {
     assert.equal(row.dhcp_range_end, null);
   });
 
+  test("clears type, shared and comment with empty values", async () => {
+    assert.equal((await post("ib", { shared: "cluster", comment: "fabric" })).status, 204);
+    assert.equal((await post("ib", { shared: "", comment: "", type: "" })).status, 204);
+    const row = await networkRow("ib");
+    assert.equal(row.shared, null);
+    assert.equal(row.comment, null);
+    assert.equal(row.type, "ethernet");
+  });
+
   test("dhcp_relay is accepted on a shared network", async () => {
     assert.equal((await post("ib", { shared: "cluster", dhcp_relay: "10.149.0.250" })).status, 204);
     const row = await networkRow("ib");
@@ -488,6 +508,21 @@ describe("GET /config/network/{name}/_nextfreeip", () => {
     assert.equal(third.config.network.cluster.nextip, "10.141.0.5");
     const remaining = await t.db.orm.select().from(reservedIpAddress);
     assert.deepEqual(remaining.map((row) => [row.ipaddress, row.expires_at]), [["10.141.0.5", TEST_EPOCH + 1_200_000]]);
+  });
+
+  test("gives concurrent callers different addresses", async () => {
+    const responses = await Promise.all(Array.from({ length: 5 }, () => t.request("/config/network/cluster/_nextfreeip")));
+    const addresses = await Promise.all(responses.map(async (response) => (await response.json()).config.network.cluster.nextip));
+    assert.deepEqual([...addresses].sort(), ["10.141.0.5", "10.141.0.6", "10.141.0.7", "10.141.0.8", "10.141.0.9"]);
+    assert.equal((await t.db.orm.select().from(reservedIpAddress)).length, 5);
+  });
+
+  test("returns an IPv6 address on an IPv6 network", async () => {
+    assert.equal((await post("v6", { network: "fd00:5::/64" })).status, 201);
+    const body = await bodyOf(await t.request("/config/network/v6/_nextfreeip"));
+    assert.equal(body.config.network.v6.nextip, "fd00:5::1");
+    const status = await bodyOf(await t.request("/config/network/v6/fd00:5::1"));
+    assert.deepEqual(status.config.network["fd00:5::1"], { status: "reserved" });
   });
 
   test("answers 404 when the network is full", async () => {
