@@ -8,6 +8,7 @@ import { describeError, logger, setupLogging, stopLogging } from "./lib/log.ts";
 import { systemClock } from "./lib/clock.ts";
 import { ensureKeyFile } from "./lib/secrets.ts";
 import { failInterruptedJobs } from "./lib/jobs.ts";
+import { JournalWorker } from "./lib/journal.ts";
 
 const log = logger("main");
 
@@ -25,11 +26,15 @@ async function main(): Promise<void> {
 
   ensureKeyFile(config.files.keyfile);
   const db = await openDatabase(config.database);
+  db.controllerName = config.ha.controllerName;
   log.info("Opened database {url}", { url: redactUrl(config.database.url) });
   await bootstrapIfEmpty(db, config, systemClock.now());
   await failInterruptedJobs(db, systemClock, config.ha.controllerName);
 
-  const { app } = createApp({ config, db, hardware: systemHardware });
+  const { app, services } = createApp({ config, db, hardware: systemHardware });
+  const journal = new JournalWorker(services);
+  journal.start();
+  if (config.ha.enabled) await services.ha.start();
   const server = serve({ fetch: app.fetch, hostname: config.api.listenHost, port: config.api.listenPort }, (info) => {
     log.info("Listening on {address}:{port}", { address: info.address, port: info.port });
   });
@@ -46,6 +51,8 @@ async function main(): Promise<void> {
     stopping = true;
     log.info("Received {signal}: finishing requests in flight", { signal });
     server.close(async () => {
+      await journal.stop();
+      await services.ha.stop();
       db.close();
       log.info("Stopped");
       await stopLogging();

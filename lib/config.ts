@@ -64,7 +64,7 @@ export interface Config {
   network: { reservationSeconds: number };
   users: { command: string };
   ssh: { user: string; configFile: string | null; identityFile: string | null; connectTimeoutSeconds: number; timeoutSeconds: number; parallel: number };
-  ha: { controllerName: string; leaseSeconds: number };
+  ha: { enabled: boolean; controllerName: string; endpoint: string | null; leaseSeconds: number; journalIntervalSeconds: number };
 }
 
 /** Error for a configuration file that cannot be read or contains an invalid value. */
@@ -357,6 +357,9 @@ export function parseConfig(text: string, file: string, generated = false): Conf
       parallel: ssh.integer("PARALLEL", 9, 1, 256),
     },
     ha: {
+      enabled: ha.boolean("ENABLED", false),
+      endpoint: ha.optional("ENDPOINT"),
+      journalIntervalSeconds: ha.duration("JOURNAL_INTERVAL", 2, "s"),
       controllerName: ha.string("CONTROLLER", "controller"),
       leaseSeconds: ha.duration("LEASE_TIME", 30, "s"),
     },

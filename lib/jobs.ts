@@ -50,7 +50,7 @@ export async function createJob(db: Database, clock: Clock, request: JobRequest)
       state: "queued",
       params: request.params === undefined ? null : JSON.stringify(request.params),
       username: request.username ?? null,
-      controller: request.controller ?? null,
+      controller: request.controller ?? db.controllerName,
       created: now,
       updated: now,
     });
@@ -111,7 +111,7 @@ export async function readJobStatus(db: Database, requestId: string): Promise<{ 
 }
 
 /** Marks jobs that were queued or running when the daemon stopped as failed, with a message. */
-export async function failInterruptedJobs(db: Database, clock: Clock, controller: string | null = null): Promise<number> {
+export async function failInterruptedJobs(db: Database, clock: Clock, controller: string | null = db.controllerName): Promise<number> {
   const active = await db.orm
     .select({ requestId: job.request_id })
     .from(job)

@@ -6,6 +6,7 @@ import { osimage, osimageTag } from "./db/schema/index.ts";
 import { invalid, notFound } from "./errors.ts";
 import type { CommandSpec } from "./hardware/index.ts";
 import { createJob, type JobHandle, type JobReporter, runJob } from "./jobs.ts";
+import { announceFiles } from "./journal.ts";
 import { logger } from "./log.ts";
 import type { Services } from "./services.ts";
 
@@ -122,6 +123,7 @@ export async function packImage(services: Services, imageName: string, reporter:
   await reporter.info(`finished packing osimage ${imageName}: ${names.archive}`);
   log.info("Packed osimage {image} into {archive}", { image: imageName, archive: names.archive });
 
+  await announceFiles(services, imageName, Object.values(names));
   await removeSupersededFiles(services, imageName, new Set([...Object.values(names), ...Object.values(previous)]));
 }
 

@@ -79,8 +79,19 @@ export async function parseBody<Schema extends v.GenericSchema>(c: Context, sche
   return result.output;
 }
 
+/** Returns the sub-issue with the deepest path, so a union names the field that failed, not the union. */
+function deepestIssue(issue: v.BaseIssue<unknown>): v.BaseIssue<unknown> {
+  let best = issue;
+  for (const nested of issue.issues ?? []) {
+    const candidate = deepestIssue(nested);
+    if ((candidate.path?.length ?? 0) > (best.path?.length ?? 0)) best = candidate;
+  }
+  return best;
+}
+
 /** Turns the first valibot issue into a message naming the key and the problem. */
-export function describeIssue(issue: v.BaseIssue<unknown>): string {
+export function describeIssue(first: v.BaseIssue<unknown>): string {
+  const issue = deepestIssue(first);
   const path = v.getDotPath(issue);
   if (issue.type === "strict_object" && issue.expected === "never" && path) {
     return `Invalid request: unknown key "${path}"`;

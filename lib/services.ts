@@ -4,6 +4,7 @@ import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import type { Database } from "./db/database.ts";
 import type { Hardware } from "./hardware/index.ts";
+import { HaAgent } from "./ha.ts";
 import { logger } from "./log.ts";
 import { SecretCipher } from "./secrets.ts";
 import { Templates } from "./templates.ts";
@@ -19,6 +20,8 @@ export interface Services {
   templates: Templates;
   /** Encrypts node and group secrets with the key in `config.files.keyfile`. */
   secrets: SecretCipher;
+  /** This controller's master lease; started by main.ts when [HA] ENABLED is set. */
+  ha: HaAgent;
 }
 
 /** What the app factory needs; the clock defaults to the wall clock. */
@@ -33,7 +36,7 @@ export interface ServiceOptions {
 /** Builds the services shared by all handlers of one app. */
 export function createServices(options: ServiceOptions): Services {
   const clock = options.clock ?? systemClock;
-  return {
+  const services: Services = {
     config: options.config,
     db: options.db,
     hardware: options.hardware,
@@ -42,5 +45,13 @@ export function createServices(options: ServiceOptions): Services {
     log: logger("app"),
     templates: options.templates ?? new Templates(options.config.templates.directory),
     secrets: new SecretCipher(options.config.files.keyfile),
+    ha: undefined as unknown as HaAgent,
   };
+  services.ha = new HaAgent(services);
+  return services;
+}
+
+/** True when this controller runs work that must run once per cluster: always without HA, else only as master. */
+export function runsSingletonWork(services: Services): boolean {
+  return !services.config.ha.enabled || services.ha.isMaster();
 }

@@ -33,6 +33,8 @@ export class Database {
   readonly client: Client;
   /** The primary an embedded replica forwards writes to, or the server of a remote URL; null for a plain file. */
   readonly primaryUrl: string | null;
+  /** Name of the controller this process serves; recorded on jobs so a restart fails only its own. */
+  controllerName = "controller";
   readonly #writeLock = new Mutex();
 
   constructor(client: Client, primaryUrl: string | null = null) {

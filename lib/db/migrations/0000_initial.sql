@@ -29,6 +29,8 @@ CREATE TABLE `controller` (
 	`status` text,
 	`vendor` text,
 	`serverport` integer DEFAULT 7050 NOT NULL,
+	`endpoint` text,
+	`seen` integer,
 	`created` text DEFAULT CURRENT_TIMESTAMP NOT NULL
 );
 --> statement-breakpoint

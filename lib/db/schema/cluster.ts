@@ -35,5 +35,9 @@ export const controller = sqliteTable("controller", {
   status: text("status"),
   vendor: text("vendor"),
   serverport: integer("serverport").notNull().default(7050),
+  /** Base URL peers use to reach this controller's API, e.g. http://10.141.255.251:7050. */
+  endpoint: text("endpoint"),
+  /** Unix time in milliseconds of this controller's last heartbeat. */
+  seen: integer("seen"),
   created: text("created").notNull().default(sql`CURRENT_TIMESTAMP`),
 });

@@ -1,0 +1,156 @@
+import { and, eq, lt, or } from "drizzle-orm";
+import type { Database } from "./db/database.ts";
+import { controller, haLease } from "./db/schema/index.ts";
+import { unavailable } from "./errors.ts";
+import { describeError, logger } from "./log.ts";
+import type { Services } from "./services.ts";
+
+const log = logger("ha");
+
+/** The master lease as stored. */
+export interface LeaseState {
+  holder: string | null;
+  expiresAt: number;
+  overrule: boolean;
+  updated: number;
+}
+
+/** Reads the lease row; a database without one has no master. */
+export async function readLease(db: Database): Promise<LeaseState> {
+  const [row] = await db.orm.select().from(haLease).where(eq(haLease.id, 1));
+  if (!row) return { holder: null, expiresAt: 0, overrule: false, updated: 0 };
+  return { holder: row.holder, expiresAt: row.expires_at, overrule: row.overrule, updated: row.updated };
+}
+
+/**
+ * Takes or renews the master lease for `name` in one atomic update: it succeeds when `name`
+ * holds the lease, or it has lapsed, or `force` is set. Returns true when `name` holds it now.
+ */
+export async function acquireLease(db: Database, name: string, now: number, leaseMilliseconds: number, force = false): Promise<boolean> {
+  return db.write(async (tx) => {
+    await tx.insert(haLease).values({ id: 1, holder: null, expires_at: 0, updated: 0 }).onConflictDoNothing();
+    const claimable = force ? eq(haLease.id, 1) : and(eq(haLease.id, 1), or(eq(haLease.holder, name), lt(haLease.expires_at, now)));
+    const updated = await tx
+      .update(haLease)
+      .set({ holder: name, expires_at: now + leaseMilliseconds, updated: now })
+      .where(claimable)
+      .returning({ holder: haLease.holder });
+    return updated.length === 1;
+  });
+}
+
+/** Gives the lease up at once if `name` holds it, so another controller need not wait for it to lapse. */
+export async function releaseLease(db: Database, name: string): Promise<void> {
+  await db.write((tx) => tx.update(haLease).set({ expires_at: 0 }).where(and(eq(haLease.id, 1), eq(haLease.holder, name))));
+}
+
+/** Records this controller, its endpoint and a heartbeat in the controller table. */
+export async function registerController(db: Database, name: string, endpoint: string | null, now: number): Promise<void> {
+  await db.write(async (tx) => {
+    const [existing] = await tx.select({ id: controller.id }).from(controller).where(eq(controller.hostname, name));
+    if (existing) await tx.update(controller).set({ endpoint, seen: now }).where(eq(controller.id, existing.id));
+    else await tx.insert(controller).values({ hostname: name, endpoint, seen: now });
+  });
+}
+
+/**
+ * Keeps this controller's master lease and heartbeat: every third of the lease time it renews
+ * the lease (or takes it when it lapsed) and records whether it is master. Singleton work asks
+ * `isMaster()` before it runs.
+ */
+export class HaAgent {
+  readonly #services: Services;
+  #master = false;
+  #overrule = false;
+  #timer: ReturnType<typeof setInterval> | null = null;
+  #lastError: string | null = null;
+
+  constructor(services: Services) {
+    this.#services = services;
+  }
+
+  get name(): string {
+    return this.#services.config.ha.controllerName;
+  }
+
+  get leaseMilliseconds(): number {
+    return this.#services.config.ha.leaseSeconds * 1000;
+  }
+
+  isMaster(): boolean {
+    return this.#master;
+  }
+
+  /** True after /ha/overrule/_set: this controller may take the lease without a current replica. */
+  get overrule(): boolean {
+    return this.#overrule;
+  }
+
+  /** The last error of a lease renewal, or null after a successful one. */
+  get lastError(): string | null {
+    return this.#lastError;
+  }
+
+  /** Registers the controller, tries the lease once, then keeps renewing it in the background. */
+  async start(): Promise<void> {
+    const { config } = this.#services;
+    await registerController(this.#services.db, this.name, config.ha.endpoint, this.#services.clock.now());
+    await this.tick();
+    this.#timer = setInterval(() => void this.tick(), Math.max(200, Math.floor(this.leaseMilliseconds / 3)));
+    this.#timer.unref?.();
+  }
+
+  /** Stops renewing and releases the lease, so a peer takes over without waiting for it to lapse. */
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    if (this.#master) await releaseLease(this.#services.db, this.name).catch(() => undefined);
+    this.#master = false;
+  }
+
+  /** Renews or takes the lease once and records the outcome. */
+  async tick(): Promise<void> {
+    const now = this.#services.clock.now();
+    try {
+      await this.#syncReplica();
+      const held = await acquireLease(this.#services.db, this.name, now, this.leaseMilliseconds);
+      await registerController(this.#services.db, this.name, this.#services.config.ha.endpoint, now);
+      if (held !== this.#master) log.info(held ? "Controller {name} became master" : "Controller {name} is no longer master", { name: this.name });
+      this.#master = held;
+      this.#lastError = null;
+    } catch (error) {
+      // Without a reachable primary the lease cannot be renewed; stop acting as master before
+      // it lapses elsewhere, so two controllers never both run singleton work.
+      if (this.#master) log.warning("Controller {name} gives up the master role: {error}", { name: this.name, error: describeError(error) });
+      this.#master = false;
+      this.#lastError = error instanceof Error ? error.message : String(error);
+    }
+  }
+
+  /** Takes the lease now, even from another holder. Throws `unavailable` when the replica is not current and no overrule is set. */
+  async takeover(): Promise<void> {
+    try {
+      await this.#syncReplica();
+    } catch (error) {
+      if (!this.#overrule) {
+        throw unavailable(`Cannot take the master role: this controller's replica is not current (${(error as Error).message}); use /ha/overrule/_set to force it`, error);
+      }
+      log.warning("Controller {name} takes the master role without a current replica (overrule)", { name: this.name });
+    }
+    const now = this.#services.clock.now();
+    await acquireLease(this.#services.db, this.name, now, this.leaseMilliseconds, true);
+    this.#master = true;
+    log.info("Controller {name} took the master role on request", { name: this.name });
+  }
+
+  /** Allows the next takeover without a current replica; for disaster recovery. */
+  setOverrule(): void {
+    this.#overrule = true;
+    log.warning("Overrule set on controller {name}: it may take the master role without a current replica", { name: this.name });
+  }
+
+  async #syncReplica(): Promise<void> {
+    const client = this.#services.db.client as { sync?: () => Promise<unknown> };
+    if (this.#services.config.database.syncUrl && typeof client.sync === "function") await client.sync();
+  }
+}
