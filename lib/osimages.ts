@@ -18,7 +18,11 @@ export const OSIMAGE_NAME_MAX = 127;
 /** The tag value that reads and writes as "no tag": the image's own files. */
 export const NO_TAG = "default";
 
-/** Columns the single GET sends base64-encoded, because luna2-cli decodes them for its editor. */
+/**
+ * Columns the single GET sends base64-encoded, because luna2-cli decodes them for its editor.
+ * NOTE: POST stores these columns as sent. A client that sends them base64-encoded gets them
+ * back encoded twice, because the GET does not guess whether a value is already base64.
+ */
 const BASE64_COLUMNS = ["grab_filesystems", "grab_exclude", "kerneloptions"] as const;
 
 /** Columns a clone copies from its source unless the request sets them. */
