@@ -92,7 +92,7 @@ describe("network renumbering", () => {
     assert.deepEqual(bmc.map((item) => item.ipaddress).sort(), ["10.148.0.1", "10.148.0.2", "10.148.0.3", "10.148.0.4"]);
   });
 
-  test("moves addresses that land in the new DHCP range to the lowest free ones", async () => {
+  test("moves addresses out of the new DHCP range", async () => {
     const response = await post("cluster", {
       network: "10.142.0.0/16",
       gateway: "10.142.255.254",
