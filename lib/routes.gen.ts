@@ -2,101 +2,108 @@
 // Regenerate with `npm run routes` after adding, moving or removing a route file.
 import * as route0 from "../routes/all-routes.ts";
 import * as route1 from "../routes/api.ts";
-import * as route2 from "../routes/config/bmcsetup/index.ts";
-import * as route3 from "../routes/config/bmcsetup/[name]/index.ts";
-import * as route4 from "../routes/config/bmcsetup/[name]/_clone.ts";
-import * as route5 from "../routes/config/bmcsetup/[name]/_delete.ts";
-import * as route6 from "../routes/config/bmcsetup/[name]/_member.ts";
-import * as route7 from "../routes/config/cluster/index.ts";
-import * as route8 from "../routes/config/group/index.ts";
-import * as route9 from "../routes/config/group/[name]/index.ts";
-import * as route10 from "../routes/config/group/[name]/_clone.ts";
-import * as route11 from "../routes/config/group/[name]/_delete.ts";
-import * as route12 from "../routes/config/group/[name]/_member.ts";
-import * as route13 from "../routes/config/group/[name]/_ospush.ts";
-import * as route14 from "../routes/config/group/[name]/interfaces/index.ts";
-import * as route15 from "../routes/config/group/[name]/interfaces/[interface]/index.ts";
-import * as route16 from "../routes/config/group/[name]/interfaces/[interface]/_delete.ts";
-import * as route17 from "../routes/config/network/index.ts";
-import * as route18 from "../routes/config/network/[name]/index.ts";
-import * as route19 from "../routes/config/network/[name]/_clone.ts";
-import * as route20 from "../routes/config/network/[name]/_delete.ts";
-import * as route21 from "../routes/config/network/[name]/_member.ts";
-import * as route22 from "../routes/config/network/[name]/_nextfreeip.ts";
-import * as route23 from "../routes/config/network/[name]/[ipaddr].ts";
-import * as route24 from "../routes/config/node/index.ts";
-import * as route25 from "../routes/config/node/[name]/index.ts";
-import * as route26 from "../routes/config/node/[name]/_clone.ts";
-import * as route27 from "../routes/config/node/[name]/_delete.ts";
-import * as route28 from "../routes/config/node/[name]/_osgrab.ts";
-import * as route29 from "../routes/config/node/[name]/_ospush.ts";
-import * as route30 from "../routes/config/node/[name]/interfaces/index.ts";
-import * as route31 from "../routes/config/node/[name]/interfaces/[interface]/index.ts";
-import * as route32 from "../routes/config/node/[name]/interfaces/[interface]/_delete.ts";
-import * as route33 from "../routes/config/osgroup/index.ts";
-import * as route34 from "../routes/config/osgroup/[name]/index.ts";
-import * as route35 from "../routes/config/osgroup/[name]/_delete.ts";
-import * as route36 from "../routes/config/osimage/index.ts";
-import * as route37 from "../routes/config/osimage/[name]/index.ts";
-import * as route38 from "../routes/config/osimage/[name]/_clone.ts";
-import * as route39 from "../routes/config/osimage/[name]/_delete.ts";
-import * as route40 from "../routes/config/osimage/[name]/_member.ts";
-import * as route41 from "../routes/config/osimage/[name]/_pack.ts";
-import * as route42 from "../routes/config/osimage/[name]/kernel.ts";
-import * as route43 from "../routes/config/osimage/[name]/osimagetag/[tag]/_delete.ts";
-import * as route44 from "../routes/config/osimage/[name]/tag.ts";
-import * as route45 from "../routes/config/osimagetag/index.ts";
-import * as route46 from "../routes/config/osimagetag/[name]/index.ts";
-import * as route47 from "../routes/config/osuser/index.ts";
-import * as route48 from "../routes/config/osuser/[name]/index.ts";
-import * as route49 from "../routes/config/osuser/[name]/_delete.ts";
-import * as route50 from "../routes/config/otherdev/index.ts";
-import * as route51 from "../routes/config/otherdev/[name]/index.ts";
-import * as route52 from "../routes/config/otherdev/[name]/_clone.ts";
-import * as route53 from "../routes/config/otherdev/[name]/_delete.ts";
-import * as route54 from "../routes/config/secrets/index.ts";
-import * as route55 from "../routes/config/secrets/group/[group]/index.ts";
-import * as route56 from "../routes/config/secrets/group/[group]/[secret]/index.ts";
-import * as route57 from "../routes/config/secrets/group/[group]/[secret]/_clone.ts";
-import * as route58 from "../routes/config/secrets/group/[group]/[secret]/_delete.ts";
-import * as route59 from "../routes/config/secrets/node/[node]/index.ts";
-import * as route60 from "../routes/config/secrets/node/[node]/[secret]/index.ts";
-import * as route61 from "../routes/config/secrets/node/[node]/[secret]/_clone.ts";
-import * as route62 from "../routes/config/secrets/node/[node]/[secret]/_delete.ts";
-import * as route63 from "../routes/config/status/[request_id].ts";
-import * as route64 from "../routes/config/switch/index.ts";
-import * as route65 from "../routes/config/switch/[name]/index.ts";
-import * as route66 from "../routes/config/switch/[name]/_clone.ts";
-import * as route67 from "../routes/config/switch/[name]/_delete.ts";
-import * as route68 from "../routes/control/action/power/_[action].ts";
-import * as route69 from "../routes/control/action/power/[hostname]/_[action].ts";
-import * as route70 from "../routes/control/power/[hostname].ts";
-import * as route71 from "../routes/control/status/[request_id].ts";
-import * as route72 from "../routes/files/index.ts";
-import * as route73 from "../routes/files/[filename].ts";
-import * as route74 from "../routes/filesauth.ts";
-import * as route75 from "../routes/ha/controllers.ts";
-import * as route76 from "../routes/ha/master/index.ts";
-import * as route77 from "../routes/ha/master/_set.ts";
-import * as route78 from "../routes/ha/overrule/_set.ts";
-import * as route79 from "../routes/ha/state.ts";
-import * as route80 from "../routes/journal/index.ts";
-import * as route81 from "../routes/journal/[controller]/index.ts";
-import * as route82 from "../routes/journal/[controller]/_delete.ts";
-import * as route83 from "../routes/monitor/node/[node].ts";
-import * as route84 from "../routes/monitor/service/dhcp.ts";
-import * as route85 from "../routes/monitor/service/dns.ts";
-import * as route86 from "../routes/monitor/service/luna2.ts";
-import * as route87 from "../routes/monitor/status/[node].ts";
-import * as route88 from "../routes/openapi.json.ts";
-import * as route89 from "../routes/ping.ts";
-import * as route90 from "../routes/service/dhcp/reload.ts";
-import * as route91 from "../routes/service/dns/reload.ts";
-import * as route92 from "../routes/service/luna2/reload.ts";
-import * as route93 from "../routes/service/status/[request_id].ts";
-import * as route94 from "../routes/token.ts";
-import * as route95 from "../routes/tpm/[node].ts";
-import * as route96 from "../routes/version.ts";
+import * as route2 from "../routes/boot/index.ts";
+import * as route3 from "../routes/boot/disk.ts";
+import * as route4 from "../routes/boot/install/[node].ts";
+import * as route5 from "../routes/boot/manual/group/[group]/[mac].ts";
+import * as route6 from "../routes/boot/manual/hostname/[hostname]/[mac].ts";
+import * as route7 from "../routes/boot/search/mac/[mac].ts";
+import * as route8 from "../routes/boot/short.ts";
+import * as route9 from "../routes/config/bmcsetup/index.ts";
+import * as route10 from "../routes/config/bmcsetup/[name]/index.ts";
+import * as route11 from "../routes/config/bmcsetup/[name]/_clone.ts";
+import * as route12 from "../routes/config/bmcsetup/[name]/_delete.ts";
+import * as route13 from "../routes/config/bmcsetup/[name]/_member.ts";
+import * as route14 from "../routes/config/cluster/index.ts";
+import * as route15 from "../routes/config/group/index.ts";
+import * as route16 from "../routes/config/group/[name]/index.ts";
+import * as route17 from "../routes/config/group/[name]/_clone.ts";
+import * as route18 from "../routes/config/group/[name]/_delete.ts";
+import * as route19 from "../routes/config/group/[name]/_member.ts";
+import * as route20 from "../routes/config/group/[name]/_ospush.ts";
+import * as route21 from "../routes/config/group/[name]/interfaces/index.ts";
+import * as route22 from "../routes/config/group/[name]/interfaces/[interface]/index.ts";
+import * as route23 from "../routes/config/group/[name]/interfaces/[interface]/_delete.ts";
+import * as route24 from "../routes/config/network/index.ts";
+import * as route25 from "../routes/config/network/[name]/index.ts";
+import * as route26 from "../routes/config/network/[name]/_clone.ts";
+import * as route27 from "../routes/config/network/[name]/_delete.ts";
+import * as route28 from "../routes/config/network/[name]/_member.ts";
+import * as route29 from "../routes/config/network/[name]/_nextfreeip.ts";
+import * as route30 from "../routes/config/network/[name]/[ipaddr].ts";
+import * as route31 from "../routes/config/node/index.ts";
+import * as route32 from "../routes/config/node/[name]/index.ts";
+import * as route33 from "../routes/config/node/[name]/_clone.ts";
+import * as route34 from "../routes/config/node/[name]/_delete.ts";
+import * as route35 from "../routes/config/node/[name]/_osgrab.ts";
+import * as route36 from "../routes/config/node/[name]/_ospush.ts";
+import * as route37 from "../routes/config/node/[name]/interfaces/index.ts";
+import * as route38 from "../routes/config/node/[name]/interfaces/[interface]/index.ts";
+import * as route39 from "../routes/config/node/[name]/interfaces/[interface]/_delete.ts";
+import * as route40 from "../routes/config/osgroup/index.ts";
+import * as route41 from "../routes/config/osgroup/[name]/index.ts";
+import * as route42 from "../routes/config/osgroup/[name]/_delete.ts";
+import * as route43 from "../routes/config/osimage/index.ts";
+import * as route44 from "../routes/config/osimage/[name]/index.ts";
+import * as route45 from "../routes/config/osimage/[name]/_clone.ts";
+import * as route46 from "../routes/config/osimage/[name]/_delete.ts";
+import * as route47 from "../routes/config/osimage/[name]/_member.ts";
+import * as route48 from "../routes/config/osimage/[name]/_pack.ts";
+import * as route49 from "../routes/config/osimage/[name]/kernel.ts";
+import * as route50 from "../routes/config/osimage/[name]/osimagetag/[tag]/_delete.ts";
+import * as route51 from "../routes/config/osimage/[name]/tag.ts";
+import * as route52 from "../routes/config/osimagetag/index.ts";
+import * as route53 from "../routes/config/osimagetag/[name]/index.ts";
+import * as route54 from "../routes/config/osuser/index.ts";
+import * as route55 from "../routes/config/osuser/[name]/index.ts";
+import * as route56 from "../routes/config/osuser/[name]/_delete.ts";
+import * as route57 from "../routes/config/otherdev/index.ts";
+import * as route58 from "../routes/config/otherdev/[name]/index.ts";
+import * as route59 from "../routes/config/otherdev/[name]/_clone.ts";
+import * as route60 from "../routes/config/otherdev/[name]/_delete.ts";
+import * as route61 from "../routes/config/secrets/index.ts";
+import * as route62 from "../routes/config/secrets/group/[group]/index.ts";
+import * as route63 from "../routes/config/secrets/group/[group]/[secret]/index.ts";
+import * as route64 from "../routes/config/secrets/group/[group]/[secret]/_clone.ts";
+import * as route65 from "../routes/config/secrets/group/[group]/[secret]/_delete.ts";
+import * as route66 from "../routes/config/secrets/node/[node]/index.ts";
+import * as route67 from "../routes/config/secrets/node/[node]/[secret]/index.ts";
+import * as route68 from "../routes/config/secrets/node/[node]/[secret]/_clone.ts";
+import * as route69 from "../routes/config/secrets/node/[node]/[secret]/_delete.ts";
+import * as route70 from "../routes/config/status/[request_id].ts";
+import * as route71 from "../routes/config/switch/index.ts";
+import * as route72 from "../routes/config/switch/[name]/index.ts";
+import * as route73 from "../routes/config/switch/[name]/_clone.ts";
+import * as route74 from "../routes/config/switch/[name]/_delete.ts";
+import * as route75 from "../routes/control/action/power/_[action].ts";
+import * as route76 from "../routes/control/action/power/[hostname]/_[action].ts";
+import * as route77 from "../routes/control/power/[hostname].ts";
+import * as route78 from "../routes/control/status/[request_id].ts";
+import * as route79 from "../routes/files/index.ts";
+import * as route80 from "../routes/files/[filename].ts";
+import * as route81 from "../routes/filesauth.ts";
+import * as route82 from "../routes/ha/controllers.ts";
+import * as route83 from "../routes/ha/master/index.ts";
+import * as route84 from "../routes/ha/master/_set.ts";
+import * as route85 from "../routes/ha/overrule/_set.ts";
+import * as route86 from "../routes/ha/state.ts";
+import * as route87 from "../routes/journal/index.ts";
+import * as route88 from "../routes/journal/[controller]/index.ts";
+import * as route89 from "../routes/journal/[controller]/_delete.ts";
+import * as route90 from "../routes/monitor/node/[node].ts";
+import * as route91 from "../routes/monitor/service/dhcp.ts";
+import * as route92 from "../routes/monitor/service/dns.ts";
+import * as route93 from "../routes/monitor/service/luna2.ts";
+import * as route94 from "../routes/monitor/status/[node].ts";
+import * as route95 from "../routes/openapi.json.ts";
+import * as route96 from "../routes/ping.ts";
+import * as route97 from "../routes/service/dhcp/reload.ts";
+import * as route98 from "../routes/service/dns/reload.ts";
+import * as route99 from "../routes/service/luna2/reload.ts";
+import * as route100 from "../routes/service/status/[request_id].ts";
+import * as route101 from "../routes/token.ts";
+import * as route102 from "../routes/tpm/[node].ts";
+import * as route103 from "../routes/version.ts";
 
 /** One route module and the URI it serves. */
 export interface RouteEntry {
@@ -109,99 +116,106 @@ export interface RouteEntry {
 export const manifest: RouteEntry[] = [
   { path: "/all-routes", honoPath: "/all-routes", module: route0 },
   { path: "/api", honoPath: "/api", module: route1 },
-  { path: "/config/bmcsetup", honoPath: "/config/bmcsetup", module: route2 },
-  { path: "/config/bmcsetup/{name}", honoPath: "/config/bmcsetup/:name", module: route3 },
-  { path: "/config/bmcsetup/{name}/_clone", honoPath: "/config/bmcsetup/:name/_clone", module: route4 },
-  { path: "/config/bmcsetup/{name}/_delete", honoPath: "/config/bmcsetup/:name/_delete", module: route5 },
-  { path: "/config/bmcsetup/{name}/_member", honoPath: "/config/bmcsetup/:name/_member", module: route6 },
-  { path: "/config/cluster", honoPath: "/config/cluster", module: route7 },
-  { path: "/config/group", honoPath: "/config/group", module: route8 },
-  { path: "/config/group/{name}", honoPath: "/config/group/:name", module: route9 },
-  { path: "/config/group/{name}/_clone", honoPath: "/config/group/:name/_clone", module: route10 },
-  { path: "/config/group/{name}/_delete", honoPath: "/config/group/:name/_delete", module: route11 },
-  { path: "/config/group/{name}/_member", honoPath: "/config/group/:name/_member", module: route12 },
-  { path: "/config/group/{name}/_ospush", honoPath: "/config/group/:name/_ospush", module: route13 },
-  { path: "/config/group/{name}/interfaces", honoPath: "/config/group/:name/interfaces", module: route14 },
-  { path: "/config/group/{name}/interfaces/{interface}", honoPath: "/config/group/:name/interfaces/:interface", module: route15 },
-  { path: "/config/group/{name}/interfaces/{interface}/_delete", honoPath: "/config/group/:name/interfaces/:interface/_delete", module: route16 },
-  { path: "/config/network", honoPath: "/config/network", module: route17 },
-  { path: "/config/network/{name}", honoPath: "/config/network/:name", module: route18 },
-  { path: "/config/network/{name}/_clone", honoPath: "/config/network/:name/_clone", module: route19 },
-  { path: "/config/network/{name}/_delete", honoPath: "/config/network/:name/_delete", module: route20 },
-  { path: "/config/network/{name}/_member", honoPath: "/config/network/:name/_member", module: route21 },
-  { path: "/config/network/{name}/_nextfreeip", honoPath: "/config/network/:name/_nextfreeip", module: route22 },
-  { path: "/config/network/{name}/{ipaddr}", honoPath: "/config/network/:name/:ipaddr", module: route23 },
-  { path: "/config/node", honoPath: "/config/node", module: route24 },
-  { path: "/config/node/{name}", honoPath: "/config/node/:name", module: route25 },
-  { path: "/config/node/{name}/_clone", honoPath: "/config/node/:name/_clone", module: route26 },
-  { path: "/config/node/{name}/_delete", honoPath: "/config/node/:name/_delete", module: route27 },
-  { path: "/config/node/{name}/_osgrab", honoPath: "/config/node/:name/_osgrab", module: route28 },
-  { path: "/config/node/{name}/_ospush", honoPath: "/config/node/:name/_ospush", module: route29 },
-  { path: "/config/node/{name}/interfaces", honoPath: "/config/node/:name/interfaces", module: route30 },
-  { path: "/config/node/{name}/interfaces/{interface}", honoPath: "/config/node/:name/interfaces/:interface", module: route31 },
-  { path: "/config/node/{name}/interfaces/{interface}/_delete", honoPath: "/config/node/:name/interfaces/:interface/_delete", module: route32 },
-  { path: "/config/osgroup", honoPath: "/config/osgroup", module: route33 },
-  { path: "/config/osgroup/{name}", honoPath: "/config/osgroup/:name", module: route34 },
-  { path: "/config/osgroup/{name}/_delete", honoPath: "/config/osgroup/:name/_delete", module: route35 },
-  { path: "/config/osimage", honoPath: "/config/osimage", module: route36 },
-  { path: "/config/osimage/{name}", honoPath: "/config/osimage/:name", module: route37 },
-  { path: "/config/osimage/{name}/_clone", honoPath: "/config/osimage/:name/_clone", module: route38 },
-  { path: "/config/osimage/{name}/_delete", honoPath: "/config/osimage/:name/_delete", module: route39 },
-  { path: "/config/osimage/{name}/_member", honoPath: "/config/osimage/:name/_member", module: route40 },
-  { path: "/config/osimage/{name}/_pack", honoPath: "/config/osimage/:name/_pack", module: route41 },
-  { path: "/config/osimage/{name}/kernel", honoPath: "/config/osimage/:name/kernel", module: route42 },
-  { path: "/config/osimage/{name}/osimagetag/{tag}/_delete", honoPath: "/config/osimage/:name/osimagetag/:tag/_delete", module: route43 },
-  { path: "/config/osimage/{name}/tag", honoPath: "/config/osimage/:name/tag", module: route44 },
-  { path: "/config/osimagetag", honoPath: "/config/osimagetag", module: route45 },
-  { path: "/config/osimagetag/{name}", honoPath: "/config/osimagetag/:name", module: route46 },
-  { path: "/config/osuser", honoPath: "/config/osuser", module: route47 },
-  { path: "/config/osuser/{name}", honoPath: "/config/osuser/:name", module: route48 },
-  { path: "/config/osuser/{name}/_delete", honoPath: "/config/osuser/:name/_delete", module: route49 },
-  { path: "/config/otherdev", honoPath: "/config/otherdev", module: route50 },
-  { path: "/config/otherdev/{name}", honoPath: "/config/otherdev/:name", module: route51 },
-  { path: "/config/otherdev/{name}/_clone", honoPath: "/config/otherdev/:name/_clone", module: route52 },
-  { path: "/config/otherdev/{name}/_delete", honoPath: "/config/otherdev/:name/_delete", module: route53 },
-  { path: "/config/secrets", honoPath: "/config/secrets", module: route54 },
-  { path: "/config/secrets/group/{group}", honoPath: "/config/secrets/group/:group", module: route55 },
-  { path: "/config/secrets/group/{group}/{secret}", honoPath: "/config/secrets/group/:group/:secret", module: route56 },
-  { path: "/config/secrets/group/{group}/{secret}/_clone", honoPath: "/config/secrets/group/:group/:secret/_clone", module: route57 },
-  { path: "/config/secrets/group/{group}/{secret}/_delete", honoPath: "/config/secrets/group/:group/:secret/_delete", module: route58 },
-  { path: "/config/secrets/node/{node}", honoPath: "/config/secrets/node/:node", module: route59 },
-  { path: "/config/secrets/node/{node}/{secret}", honoPath: "/config/secrets/node/:node/:secret", module: route60 },
-  { path: "/config/secrets/node/{node}/{secret}/_clone", honoPath: "/config/secrets/node/:node/:secret/_clone", module: route61 },
-  { path: "/config/secrets/node/{node}/{secret}/_delete", honoPath: "/config/secrets/node/:node/:secret/_delete", module: route62 },
-  { path: "/config/status/{request_id}", honoPath: "/config/status/:request_id", module: route63 },
-  { path: "/config/switch", honoPath: "/config/switch", module: route64 },
-  { path: "/config/switch/{name}", honoPath: "/config/switch/:name", module: route65 },
-  { path: "/config/switch/{name}/_clone", honoPath: "/config/switch/:name/_clone", module: route66 },
-  { path: "/config/switch/{name}/_delete", honoPath: "/config/switch/:name/_delete", module: route67 },
-  { path: "/control/action/power/_{action}", honoPath: "/control/action/power/:action{_[a-z0-9]+}", module: route68 },
-  { path: "/control/action/power/{hostname}/_{action}", honoPath: "/control/action/power/:hostname/:action{_[a-z0-9]+}", module: route69 },
-  { path: "/control/power/{hostname}", honoPath: "/control/power/:hostname", module: route70 },
-  { path: "/control/status/{request_id}", honoPath: "/control/status/:request_id", module: route71 },
-  { path: "/files", honoPath: "/files", module: route72 },
-  { path: "/files/{filename}", honoPath: "/files/:filename", module: route73 },
-  { path: "/filesauth", honoPath: "/filesauth", module: route74 },
-  { path: "/ha/controllers", honoPath: "/ha/controllers", module: route75 },
-  { path: "/ha/master", honoPath: "/ha/master", module: route76 },
-  { path: "/ha/master/_set", honoPath: "/ha/master/_set", module: route77 },
-  { path: "/ha/overrule/_set", honoPath: "/ha/overrule/_set", module: route78 },
-  { path: "/ha/state", honoPath: "/ha/state", module: route79 },
-  { path: "/journal", honoPath: "/journal", module: route80 },
-  { path: "/journal/{controller}", honoPath: "/journal/:controller", module: route81 },
-  { path: "/journal/{controller}/_delete", honoPath: "/journal/:controller/_delete", module: route82 },
-  { path: "/monitor/node/{node}", honoPath: "/monitor/node/:node", module: route83 },
-  { path: "/monitor/service/dhcp", honoPath: "/monitor/service/dhcp", module: route84 },
-  { path: "/monitor/service/dns", honoPath: "/monitor/service/dns", module: route85 },
-  { path: "/monitor/service/luna2", honoPath: "/monitor/service/luna2", module: route86 },
-  { path: "/monitor/status/{node}", honoPath: "/monitor/status/:node", module: route87 },
-  { path: "/openapi.json", honoPath: "/openapi.json", module: route88 },
-  { path: "/ping", honoPath: "/ping", module: route89 },
-  { path: "/service/dhcp/reload", honoPath: "/service/dhcp/reload", module: route90 },
-  { path: "/service/dns/reload", honoPath: "/service/dns/reload", module: route91 },
-  { path: "/service/luna2/reload", honoPath: "/service/luna2/reload", module: route92 },
-  { path: "/service/status/{request_id}", honoPath: "/service/status/:request_id", module: route93 },
-  { path: "/token", honoPath: "/token", module: route94 },
-  { path: "/tpm/{node}", honoPath: "/tpm/:node", module: route95 },
-  { path: "/version", honoPath: "/version", module: route96 },
+  { path: "/boot", honoPath: "/boot", module: route2 },
+  { path: "/boot/disk", honoPath: "/boot/disk", module: route3 },
+  { path: "/boot/install/{node}", honoPath: "/boot/install/:node", module: route4 },
+  { path: "/boot/manual/group/{group}/{mac}", honoPath: "/boot/manual/group/:group/:mac", module: route5 },
+  { path: "/boot/manual/hostname/{hostname}/{mac}", honoPath: "/boot/manual/hostname/:hostname/:mac", module: route6 },
+  { path: "/boot/search/mac/{mac}", honoPath: "/boot/search/mac/:mac", module: route7 },
+  { path: "/boot/short", honoPath: "/boot/short", module: route8 },
+  { path: "/config/bmcsetup", honoPath: "/config/bmcsetup", module: route9 },
+  { path: "/config/bmcsetup/{name}", honoPath: "/config/bmcsetup/:name", module: route10 },
+  { path: "/config/bmcsetup/{name}/_clone", honoPath: "/config/bmcsetup/:name/_clone", module: route11 },
+  { path: "/config/bmcsetup/{name}/_delete", honoPath: "/config/bmcsetup/:name/_delete", module: route12 },
+  { path: "/config/bmcsetup/{name}/_member", honoPath: "/config/bmcsetup/:name/_member", module: route13 },
+  { path: "/config/cluster", honoPath: "/config/cluster", module: route14 },
+  { path: "/config/group", honoPath: "/config/group", module: route15 },
+  { path: "/config/group/{name}", honoPath: "/config/group/:name", module: route16 },
+  { path: "/config/group/{name}/_clone", honoPath: "/config/group/:name/_clone", module: route17 },
+  { path: "/config/group/{name}/_delete", honoPath: "/config/group/:name/_delete", module: route18 },
+  { path: "/config/group/{name}/_member", honoPath: "/config/group/:name/_member", module: route19 },
+  { path: "/config/group/{name}/_ospush", honoPath: "/config/group/:name/_ospush", module: route20 },
+  { path: "/config/group/{name}/interfaces", honoPath: "/config/group/:name/interfaces", module: route21 },
+  { path: "/config/group/{name}/interfaces/{interface}", honoPath: "/config/group/:name/interfaces/:interface", module: route22 },
+  { path: "/config/group/{name}/interfaces/{interface}/_delete", honoPath: "/config/group/:name/interfaces/:interface/_delete", module: route23 },
+  { path: "/config/network", honoPath: "/config/network", module: route24 },
+  { path: "/config/network/{name}", honoPath: "/config/network/:name", module: route25 },
+  { path: "/config/network/{name}/_clone", honoPath: "/config/network/:name/_clone", module: route26 },
+  { path: "/config/network/{name}/_delete", honoPath: "/config/network/:name/_delete", module: route27 },
+  { path: "/config/network/{name}/_member", honoPath: "/config/network/:name/_member", module: route28 },
+  { path: "/config/network/{name}/_nextfreeip", honoPath: "/config/network/:name/_nextfreeip", module: route29 },
+  { path: "/config/network/{name}/{ipaddr}", honoPath: "/config/network/:name/:ipaddr", module: route30 },
+  { path: "/config/node", honoPath: "/config/node", module: route31 },
+  { path: "/config/node/{name}", honoPath: "/config/node/:name", module: route32 },
+  { path: "/config/node/{name}/_clone", honoPath: "/config/node/:name/_clone", module: route33 },
+  { path: "/config/node/{name}/_delete", honoPath: "/config/node/:name/_delete", module: route34 },
+  { path: "/config/node/{name}/_osgrab", honoPath: "/config/node/:name/_osgrab", module: route35 },
+  { path: "/config/node/{name}/_ospush", honoPath: "/config/node/:name/_ospush", module: route36 },
+  { path: "/config/node/{name}/interfaces", honoPath: "/config/node/:name/interfaces", module: route37 },
+  { path: "/config/node/{name}/interfaces/{interface}", honoPath: "/config/node/:name/interfaces/:interface", module: route38 },
+  { path: "/config/node/{name}/interfaces/{interface}/_delete", honoPath: "/config/node/:name/interfaces/:interface/_delete", module: route39 },
+  { path: "/config/osgroup", honoPath: "/config/osgroup", module: route40 },
+  { path: "/config/osgroup/{name}", honoPath: "/config/osgroup/:name", module: route41 },
+  { path: "/config/osgroup/{name}/_delete", honoPath: "/config/osgroup/:name/_delete", module: route42 },
+  { path: "/config/osimage", honoPath: "/config/osimage", module: route43 },
+  { path: "/config/osimage/{name}", honoPath: "/config/osimage/:name", module: route44 },
+  { path: "/config/osimage/{name}/_clone", honoPath: "/config/osimage/:name/_clone", module: route45 },
+  { path: "/config/osimage/{name}/_delete", honoPath: "/config/osimage/:name/_delete", module: route46 },
+  { path: "/config/osimage/{name}/_member", honoPath: "/config/osimage/:name/_member", module: route47 },
+  { path: "/config/osimage/{name}/_pack", honoPath: "/config/osimage/:name/_pack", module: route48 },
+  { path: "/config/osimage/{name}/kernel", honoPath: "/config/osimage/:name/kernel", module: route49 },
+  { path: "/config/osimage/{name}/osimagetag/{tag}/_delete", honoPath: "/config/osimage/:name/osimagetag/:tag/_delete", module: route50 },
+  { path: "/config/osimage/{name}/tag", honoPath: "/config/osimage/:name/tag", module: route51 },
+  { path: "/config/osimagetag", honoPath: "/config/osimagetag", module: route52 },
+  { path: "/config/osimagetag/{name}", honoPath: "/config/osimagetag/:name", module: route53 },
+  { path: "/config/osuser", honoPath: "/config/osuser", module: route54 },
+  { path: "/config/osuser/{name}", honoPath: "/config/osuser/:name", module: route55 },
+  { path: "/config/osuser/{name}/_delete", honoPath: "/config/osuser/:name/_delete", module: route56 },
+  { path: "/config/otherdev", honoPath: "/config/otherdev", module: route57 },
+  { path: "/config/otherdev/{name}", honoPath: "/config/otherdev/:name", module: route58 },
+  { path: "/config/otherdev/{name}/_clone", honoPath: "/config/otherdev/:name/_clone", module: route59 },
+  { path: "/config/otherdev/{name}/_delete", honoPath: "/config/otherdev/:name/_delete", module: route60 },
+  { path: "/config/secrets", honoPath: "/config/secrets", module: route61 },
+  { path: "/config/secrets/group/{group}", honoPath: "/config/secrets/group/:group", module: route62 },
+  { path: "/config/secrets/group/{group}/{secret}", honoPath: "/config/secrets/group/:group/:secret", module: route63 },
+  { path: "/config/secrets/group/{group}/{secret}/_clone", honoPath: "/config/secrets/group/:group/:secret/_clone", module: route64 },
+  { path: "/config/secrets/group/{group}/{secret}/_delete", honoPath: "/config/secrets/group/:group/:secret/_delete", module: route65 },
+  { path: "/config/secrets/node/{node}", honoPath: "/config/secrets/node/:node", module: route66 },
+  { path: "/config/secrets/node/{node}/{secret}", honoPath: "/config/secrets/node/:node/:secret", module: route67 },
+  { path: "/config/secrets/node/{node}/{secret}/_clone", honoPath: "/config/secrets/node/:node/:secret/_clone", module: route68 },
+  { path: "/config/secrets/node/{node}/{secret}/_delete", honoPath: "/config/secrets/node/:node/:secret/_delete", module: route69 },
+  { path: "/config/status/{request_id}", honoPath: "/config/status/:request_id", module: route70 },
+  { path: "/config/switch", honoPath: "/config/switch", module: route71 },
+  { path: "/config/switch/{name}", honoPath: "/config/switch/:name", module: route72 },
+  { path: "/config/switch/{name}/_clone", honoPath: "/config/switch/:name/_clone", module: route73 },
+  { path: "/config/switch/{name}/_delete", honoPath: "/config/switch/:name/_delete", module: route74 },
+  { path: "/control/action/power/_{action}", honoPath: "/control/action/power/:action{_[a-z0-9]+}", module: route75 },
+  { path: "/control/action/power/{hostname}/_{action}", honoPath: "/control/action/power/:hostname/:action{_[a-z0-9]+}", module: route76 },
+  { path: "/control/power/{hostname}", honoPath: "/control/power/:hostname", module: route77 },
+  { path: "/control/status/{request_id}", honoPath: "/control/status/:request_id", module: route78 },
+  { path: "/files", honoPath: "/files", module: route79 },
+  { path: "/files/{filename}", honoPath: "/files/:filename", module: route80 },
+  { path: "/filesauth", honoPath: "/filesauth", module: route81 },
+  { path: "/ha/controllers", honoPath: "/ha/controllers", module: route82 },
+  { path: "/ha/master", honoPath: "/ha/master", module: route83 },
+  { path: "/ha/master/_set", honoPath: "/ha/master/_set", module: route84 },
+  { path: "/ha/overrule/_set", honoPath: "/ha/overrule/_set", module: route85 },
+  { path: "/ha/state", honoPath: "/ha/state", module: route86 },
+  { path: "/journal", honoPath: "/journal", module: route87 },
+  { path: "/journal/{controller}", honoPath: "/journal/:controller", module: route88 },
+  { path: "/journal/{controller}/_delete", honoPath: "/journal/:controller/_delete", module: route89 },
+  { path: "/monitor/node/{node}", honoPath: "/monitor/node/:node", module: route90 },
+  { path: "/monitor/service/dhcp", honoPath: "/monitor/service/dhcp", module: route91 },
+  { path: "/monitor/service/dns", honoPath: "/monitor/service/dns", module: route92 },
+  { path: "/monitor/service/luna2", honoPath: "/monitor/service/luna2", module: route93 },
+  { path: "/monitor/status/{node}", honoPath: "/monitor/status/:node", module: route94 },
+  { path: "/openapi.json", honoPath: "/openapi.json", module: route95 },
+  { path: "/ping", honoPath: "/ping", module: route96 },
+  { path: "/service/dhcp/reload", honoPath: "/service/dhcp/reload", module: route97 },
+  { path: "/service/dns/reload", honoPath: "/service/dns/reload", module: route98 },
+  { path: "/service/luna2/reload", honoPath: "/service/luna2/reload", module: route99 },
+  { path: "/service/status/{request_id}", honoPath: "/service/status/:request_id", module: route100 },
+  { path: "/token", honoPath: "/token", module: route101 },
+  { path: "/tpm/{node}", honoPath: "/tpm/:node", module: route102 },
+  { path: "/version", honoPath: "/version", module: route103 },
 ];
