@@ -2,6 +2,7 @@ import { and, eq, inArray } from "drizzle-orm";
 import type { Database, Orm, Transaction } from "./db/database.ts";
 import { groupInterface, ipAddress, network, node, nodeInterface } from "./db/schema/index.ts";
 import { conflict, notFound } from "./errors.ts";
+import { type IpFamily, ipToBigInt } from "./ip.ts";
 import { firstFreeAddress, type NetworkRow } from "./ipam.ts";
 
 type Reader = Orm | Transaction;
@@ -14,11 +15,44 @@ export function servesNodesFromPool(row: NetworkRow): boolean {
   return row.dhcp_nodes_in_pool;
 }
 
+/** Values of a new ip_address row for a node interface. */
+export type InterfaceAddressValues = typeof ipAddress.$inferInsert;
+
 /**
- * Gives a node interface a fresh address row in `net`: the lowest free IPv4 and/or IPv6,
- * or no address and dhcp=true when the network serves nodes from its DHCP pool. Replaces
- * any address row the interface had, unless `fresh` marks the interface as just created.
- * Throws conflict when a family of the network is full.
+ * Chooses the address row of a node interface in `net`: the lowest free IPv4 and/or IPv6, or no
+ * address and dhcp=true when the network serves nodes from its DHCP pool. `pending` contains
+ * addresses chosen earlier in the same transaction but not stored yet, keyed by network id and
+ * family, and receives the new ones. Throws conflict when a family of the network is full.
+ */
+export async function chooseInterfaceAddress(
+  tx: Transaction,
+  nodeInterfaceId: number,
+  net: NetworkRow,
+  dhcp: boolean,
+  now: number,
+  label: string,
+  pending?: Map<string, Set<bigint>>,
+): Promise<InterfaceAddressValues> {
+  if (servesNodesFromPool(net)) return { network_id: net.id, node_interface_id: nodeInterfaceId, dhcp: true };
+
+  const choose = async (family: IpFamily): Promise<string> => {
+    const key = `${net.id}/${family}`;
+    const address = await firstFreeAddress(tx, net, family, now, pending?.get(key));
+    if (address === null) throw conflict(`Network "${net.name}" has no free IPv${family} address left for ${label}`);
+    if (pending) {
+      if (!pending.has(key)) pending.set(key, new Set());
+      pending.get(key)!.add(ipToBigInt(address));
+    }
+    return address;
+  };
+  const ipv4 = net.network !== null && net.subnet !== null ? await choose(4) : null;
+  const ipv6 = net.network_ipv6 !== null && net.subnet_ipv6 !== null ? await choose(6) : null;
+  return { network_id: net.id, node_interface_id: nodeInterfaceId, ipaddress: ipv4, ipaddress_ipv6: ipv6, dhcp };
+}
+
+/**
+ * Gives a node interface a new address row in `net`, chosen by `chooseInterfaceAddress`.
+ * Replaces any address row the interface had, unless `fresh` marks the interface as just created.
  */
 export async function allocateInterfaceAddress(
   tx: Transaction,
@@ -30,21 +64,7 @@ export async function allocateInterfaceAddress(
   fresh = false,
 ): Promise<void> {
   if (!fresh) await tx.delete(ipAddress).where(eq(ipAddress.node_interface_id, nodeInterfaceId));
-  if (servesNodesFromPool(net)) {
-    await tx.insert(ipAddress).values({ network_id: net.id, node_interface_id: nodeInterfaceId, dhcp: true });
-    return;
-  }
-  let ipv4: string | null = null;
-  let ipv6: string | null = null;
-  if (net.network !== null && net.subnet !== null) {
-    ipv4 = await firstFreeAddress(tx, net, 4, now);
-    if (ipv4 === null) throw conflict(`Network "${net.name}" has no free IPv4 address left for ${label}`);
-  }
-  if (net.network_ipv6 !== null && net.subnet_ipv6 !== null) {
-    ipv6 = await firstFreeAddress(tx, net, 6, now);
-    if (ipv6 === null) throw conflict(`Network "${net.name}" has no free IPv6 address left for ${label}`);
-  }
-  await tx.insert(ipAddress).values({ network_id: net.id, node_interface_id: nodeInterfaceId, ipaddress: ipv4, ipaddress_ipv6: ipv6, dhcp });
+  await tx.insert(ipAddress).values(await chooseInterfaceAddress(tx, nodeInterfaceId, net, dhcp, now, label));
 }
 
 /**
@@ -55,15 +75,17 @@ export async function allocateInterfaceAddress(
  * interfaces named like an interface of the old group that the new group lacks are deleted.
  */
 export async function syncNodeWithGroup(tx: Transaction, nodeId: number, now: number, previousGroupId?: number): Promise<void> {
-  const [nodeRow] = await tx.select({ name: node.name, group_id: node.group_id }).from(node).where(eq(node.id, nodeId));
-  if (!nodeRow) throw notFound(`Node with id ${nodeId} not present in database`);
-
-  const groupRows = await tx
-    .select({ item: groupInterface, net: network })
-    .from(groupInterface)
+  const rows = await tx
+    .select({ nodeName: node.name, groupId: node.group_id, item: groupInterface, net: network })
+    .from(node)
+    .leftJoin(groupInterface, eq(groupInterface.group_id, node.group_id))
     .leftJoin(network, eq(network.id, groupInterface.network_id))
-    .where(eq(groupInterface.group_id, nodeRow.group_id))
+    .where(eq(node.id, nodeId))
     .orderBy(groupInterface.id);
+  if (rows.length === 0) throw notFound(`Node with id ${nodeId} does not exist`);
+  const { nodeName, groupId } = rows[0];
+  const groupRows = rows.filter((row) => row.item !== null) as { item: GroupInterfaceRow; net: NetworkRow | null }[];
+
   const existing = await tx
     .select({ item: nodeInterface, address: ipAddress })
     .from(nodeInterface)
@@ -71,7 +93,7 @@ export async function syncNodeWithGroup(tx: Transaction, nodeId: number, now: nu
     .where(eq(nodeInterface.node_id, nodeId));
   const byName = new Map(existing.map((row) => [row.item.interface, row]));
 
-  if (previousGroupId !== undefined && previousGroupId !== nodeRow.group_id) {
+  if (previousGroupId !== undefined && previousGroupId !== groupId) {
     const newGroupNames = new Set(groupRows.map((row) => row.item.interface));
     const oldNames = await tx
       .select({ name: groupInterface.interface })
@@ -85,35 +107,55 @@ export async function syncNodeWithGroup(tx: Transaction, nodeId: number, now: nu
     }
   }
 
+  // Decide per group interface first, so creations and addresses go in with one statement each.
+  const toCreate: { item: GroupInterfaceRow; net: NetworkRow | null }[] = [];
+  const toReaddress: { id: number; item: GroupInterfaceRow; net: NetworkRow }[] = [];
   for (const { item, net } of groupRows) {
     const current = byName.get(item.interface);
-    if (current && net && current.address?.network_id === net.id) continue;
-    const copied = {
-      mtu: item.mtu,
-      vlanid: item.vlanid,
-      vlan_parent: item.vlan_parent,
-      bond_mode: item.bond_mode,
-      bond_slaves: item.bond_slaves,
-      options: item.options,
-    };
-    let nodeInterfaceId: number;
-    const fresh = !current;
-    if (current) {
-      nodeInterfaceId = current.item.id;
-      // An interface without a network in the group keeps whatever address the node gave it.
-      if (!net) continue;
-      await tx.update(nodeInterface).set(copied).where(eq(nodeInterface.id, nodeInterfaceId));
-    } else {
-      const [created] = await tx
-        .insert(nodeInterface)
-        .values({ node_id: nodeId, interface: item.interface, ...copied })
-        .returning({ id: nodeInterface.id });
-      nodeInterfaceId = created.id;
+    if (!current) {
+      toCreate.push({ item, net });
+      continue;
     }
-    if (net) {
-      await allocateInterfaceAddress(tx, nodeInterfaceId, net, item.dhcp, now, `interface ${item.interface} of node "${nodeRow.name}"`, fresh);
-    }
+    // An interface without a network in the group keeps whatever address the node gave it.
+    if (net && current.address?.network_id !== net.id) toReaddress.push({ id: current.item.id, item, net });
   }
+
+  for (const { id, item } of toReaddress) await tx.update(nodeInterface).set(copiedSettings(item)).where(eq(nodeInterface.id, id));
+  if (toReaddress.length > 0) {
+    await tx.delete(ipAddress).where(inArray(ipAddress.node_interface_id, toReaddress.map((entry) => entry.id)));
+  }
+  const idByName = new Map<string, number>();
+  if (toCreate.length > 0) {
+    const created = await tx
+      .insert(nodeInterface)
+      .values(toCreate.map(({ item }) => ({ node_id: nodeId, interface: item.interface, ...copiedSettings(item) })))
+      .returning({ id: nodeInterface.id, name: nodeInterface.interface });
+    for (const row of created) idByName.set(row.name, row.id);
+  }
+
+  const pending = new Map<string, Set<bigint>>();
+  const addresses: InterfaceAddressValues[] = [];
+  const needAddress = [
+    ...toReaddress,
+    ...toCreate.filter((entry) => entry.net !== null).map(({ item, net }) => ({ id: idByName.get(item.interface)!, item, net: net! })),
+  ].sort((left, right) => left.item.id - right.item.id);
+  for (const { id, item, net } of needAddress) {
+    addresses.push(await chooseInterfaceAddress(tx, id, net, item.dhcp, now, `interface ${item.interface} of node "${nodeName}"`, pending));
+  }
+  if (addresses.length > 0) await tx.insert(ipAddress).values(addresses);
+}
+
+type GroupInterfaceRow = typeof groupInterface.$inferSelect;
+
+function copiedSettings(item: GroupInterfaceRow) {
+  return {
+    mtu: item.mtu,
+    vlanid: item.vlanid,
+    vlan_parent: item.vlan_parent,
+    bond_mode: item.bond_mode,
+    bond_slaves: item.bond_slaves,
+    options: item.options,
+  };
 }
 
 /** The network fields an interface listing needs. */

@@ -232,6 +232,26 @@ describe("syncNodeWithGroup", () => {
     assert.equal(ib0.network, "ib");
   });
 
+  test("gives two interfaces in one network distinct addresses", async () => {
+    const name = "node004";
+    await t.db.write(async (tx) => {
+      const [group] = await tx.insert(nodeGroup).values({ name: "twin-group" }).returning();
+      const [ib] = await tx.select().from(network).where(eq(network.name, "ib"));
+      await tx.insert(groupInterface).values([
+        { group_id: group.id, interface: "ib0", network_id: ib.id },
+        { group_id: group.id, interface: "ib1", network_id: ib.id },
+      ]);
+      await tx.update(network).set({ dhcp: false, dhcp_nodes_in_pool: false }).where(eq(network.id, ib.id));
+      const id = await nodeId(name);
+      await tx.update(node).set({ group_id: group.id }).where(eq(node.id, id));
+      await syncNodeWithGroup(tx, id, t.clock.now());
+    });
+    const ib0 = await storedInterface(t, name, "ib0");
+    const ib1 = await storedInterface(t, name, "ib1");
+    assert.equal(ib0.address?.ipaddress, "10.149.0.2");
+    assert.equal(ib1.address?.ipaddress, "10.149.0.3");
+  });
+
   test("removes interfaces of the previous group", async () => {
     const id = await nodeId("node003");
     await t.db.write(async (tx) => {
