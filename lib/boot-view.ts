@@ -2,6 +2,8 @@ import {
   type BootMenuChoices,
   type BootRequest,
   bootProblem,
+  databaseErrorCode,
+  isLoopback,
   loadBootMenuChoices,
   loadNodeBoot,
   type NodeBootRecord,
@@ -261,25 +263,31 @@ interface RenderedScript {
 
 const SCRIPT_HEADERS = { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" };
 
-function isDatabaseError(error: unknown): boolean {
-  for (let current = error; current instanceof Error; current = current.cause) {
-    if (current.name === "LibsqlError" || current.name === "DrizzleQueryError" || current.name === "SqliteError") return true;
-  }
-  return false;
-}
-
-/** Maps an error to the status and the message a failed-boot script shows. */
+/**
+ * Maps an error to the status and the message a failed-boot script shows. A libSQL error other
+ * than a constraint violation means the database cannot serve the request now (503). A
+ * constraint violation means another writer (for example a second controller) changed the
+ * same rows first (409), so the machine's next attempt finds the new state.
+ */
 function describeFailure(error: unknown): { status: number; message: string } {
   if (error instanceof DomainError) return { status: statusFor(error), message: error.message };
-  if (isDatabaseError(error)) return { status: 503, message: "Database unavailable: try again later" };
+  const code = databaseErrorCode(error);
+  if (code?.startsWith("SQLITE_CONSTRAINT")) return { status: 409, message: "Another request changed the same node at the same time: try again" };
+  if (code !== null) return { status: 503, message: `Database unavailable (${code}): try again later` };
   return { status: 500, message: "Internal server error: see the daemon log" };
 }
 
-/** The endpoint for a failed-boot script when the database cannot tell: the Host header, else the listen address. */
+/**
+ * The endpoint for a failed-boot script when the database cannot name the controller address:
+ * the Host header the client used, else the local address of the connection, else the listen
+ * address.
+ */
 function fallbackEndpoint(services: Services, request: BootRequest): ServerEndpoint {
   const { api, webserver } = services.config;
   const parsed = parseHostHeader(request.hostHeader);
-  const host = parsed?.host ?? (api.listenHost.includes(":") ? `[${api.listenHost}]` : api.listenHost);
+  const local = request.connection.local !== null && !isLoopback(request.connection.local) ? request.connection.local : null;
+  const address = local ?? api.listenHost;
+  const host = parsed?.host ?? (address.includes(":") ? `[${address}]` : address);
   const port = parsed?.port ?? api.listenPort;
   const filesPort = webserver.port === api.listenPort ? port : webserver.port;
   return { host, apiUrl: `${api.protocol}://${host}:${port}`, filesUrl: `${webserver.protocol}://${host}:${filesPort}/files`, source: "listen" };

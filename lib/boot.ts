@@ -350,6 +350,14 @@ export function bootProblem(record: NodeBootRecord): DomainError | null {
   return null;
 }
 
+/** The code of the first libSQL error in the cause chain, e.g. `SQLITE_BUSY` or `CLIENT_CLOSED`; null when there is none. */
+export function databaseErrorCode(error: unknown): string | null {
+  for (let current = error; current instanceof Error; current = current.cause) {
+    if (current.name === "LibsqlError") return String((current as Error & { code?: unknown }).code ?? "UNKNOWN");
+  }
+  return null;
+}
+
 /** Reads what boot scripts need from a request: the connection addresses and the Host header. */
 export function bootRequestOf(c: Context): BootRequest {
   return { connection: readConnectionAddresses(c.env), hostHeader: c.req.header("host") };

@@ -1,10 +1,10 @@
 import { eq } from "drizzle-orm";
 import type { Caller } from "./auth.ts";
 import { buildInstallView } from "./boot-view.ts";
-import { type BootRequest, loadNodeBoot, type NodeBootRecord, resolveServerEndpoint } from "./boot.ts";
+import { type BootRequest, databaseErrorCode, loadNodeBoot, type NodeBootRecord, resolveServerEndpoint } from "./boot.ts";
 import type { Orm } from "./db/database.ts";
 import { cluster, node, nodeGroup } from "./db/schema/index.ts";
-import { forbidden, invalid, notFound } from "./errors.ts";
+import { forbidden, invalid, notFound, unavailable } from "./errors.ts";
 import { nameProblem, STRICT_NAME } from "./fields.ts";
 import type { Services } from "./services.ts";
 
@@ -52,10 +52,20 @@ async function loadInstallExtras(db: Orm, nodeId: number) {
 /**
  * Serves GET /boot/install/{node}: the bash install script of the node, rendered from
  * templates/install.sh.eta with a new provision token. Throws 400 for an invalid name, 403 for
- * a caller authorizeInstall rejects, and 404 for an unknown node or one whose OS image has no
- * image file yet.
+ * a caller authorizeInstall rejects, 404 for an unknown node or one whose OS image has no image
+ * file yet, and 503 when the database fails.
  */
 export async function serveInstallScript(services: Services, request: BootRequest, caller: Caller, nodeName: string): Promise<Response> {
+  try {
+    return await renderInstallScript(services, request, caller, nodeName);
+  } catch (error) {
+    const code = databaseErrorCode(error);
+    if (code === null) throw error;
+    throw unavailable(`Database unavailable (${code}): try again later`, error);
+  }
+}
+
+async function renderInstallScript(services: Services, request: BootRequest, caller: Caller, nodeName: string): Promise<Response> {
   const problem = nameProblem("Node name", nodeName, STRICT_NAME);
   if (problem) throw invalid(`Invalid request: ${problem}`);
 
