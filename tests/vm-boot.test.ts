@@ -69,6 +69,7 @@ describe("network boot in QEMU", () => {
   let t: TestApp;
   let assets: BootAssets;
   const guests: Guest[] = [];
+  const daemons: ListeningDaemon[] = [];
 
   before(async () => {
     assets = await buildBootAssets();
@@ -97,7 +98,7 @@ describe("network boot in QEMU", () => {
       { mac: KNOWN_MAC, node: "node001" },
       { mac: UNKNOWN_MAC, node: "node002" },
     ];
-    const daemons = await Promise.all(plan.map(() => listenDaemon(t)));
+    while (daemons.length < plan.length) daemons.push(await listenDaemon(t));
     const running = plan.map((entry, index) =>
       startVm({ assets, port: daemons[index].port, mac: entry.mac, serialLog: join(t.directory, `serial-${index}.log`), timeoutMs: VM_TIMEOUT_MS })
     );
@@ -110,7 +111,7 @@ describe("network boot in QEMU", () => {
   });
 
   after(async () => {
-    for (const guest of guests) await guest.daemon.close();
+    for (const daemon of daemons) await daemon.close();
     await t?.close();
   });
 
