@@ -1,4 +1,4 @@
-import { eq } from "drizzle-orm";
+import { eq, isNull, sql } from "drizzle-orm";
 import type { Orm, Transaction } from "./db/database.ts";
 import { cluster, controller, ipAddress, network, node, nodeGroup, nodeInterface, otherDevice, switchDevice } from "./db/schema/index.ts";
 import type { NetworkRow } from "./ipam.ts";
@@ -82,34 +82,33 @@ export async function readAddressBook(db: Reader): Promise<AddressBook> {
   const [clusterRow] = await db.select().from(cluster).where(eq(cluster.id, 1));
   if (!clusterRow) throw new Error("No cluster row: the database has not been bootstrapped");
   const networks = await db.select().from(network).orderBy(network.id);
-  const rows = await db
+  const groups = new Map(
+    (await db.select({ id: nodeGroup.id, ipxeKernel: nodeGroup.ipxe_kernel, provisionInterface: nodeGroup.provision_interface }).from(nodeGroup))
+      .map((row) => [row.id, row]),
+  );
+  // Node addresses are the bulk of the rows (two per node in a typical cluster), so they are read
+  // as raw rows with few columns: mapping 20,000 rows through seven joins to objects took 0.6 s.
+  const nodeRows = await db.values<[number, string | null, string | null, string, string | null, string, string | null, string | null, number]>(sql`
+    select ${ipAddress.network_id}, ${ipAddress.ipaddress}, ${ipAddress.ipaddress_ipv6}, ${nodeInterface.interface},
+      ${nodeInterface.macaddress}, ${node.name}, ${node.ipxe_kernel}, ${node.provision_interface}, ${node.group_id}
+    from ${ipAddress}
+    join ${nodeInterface} on ${nodeInterface.id} = ${ipAddress.node_interface_id}
+    join ${node} on ${node.id} = ${nodeInterface.node_id}`);
+  const otherRows = await db
     .select({
       networkId: ipAddress.network_id,
       ipv4: ipAddress.ipaddress,
       ipv6: ipAddress.ipaddress_ipv6,
-      interfaceName: nodeInterface.interface,
-      interfaceMac: nodeInterface.macaddress,
-      nodeName: node.name,
-      nodeIpxeKernel: node.ipxe_kernel,
-      nodeProvisionInterface: node.provision_interface,
-      groupIpxeKernel: nodeGroup.ipxe_kernel,
-      groupProvisionInterface: nodeGroup.provision_interface,
-      controllerId: controller.id,
-      controllerName: controller.hostname,
-      controllerBeacon: controller.beacon,
-      controllerPort: controller.serverport,
+      controllerId: ipAddress.controller_id,
       switchName: switchDevice.name,
       switchMac: switchDevice.macaddress,
       otherName: otherDevice.name,
       otherMac: otherDevice.macaddress,
     })
     .from(ipAddress)
-    .leftJoin(nodeInterface, eq(nodeInterface.id, ipAddress.node_interface_id))
-    .leftJoin(node, eq(node.id, nodeInterface.node_id))
-    .leftJoin(nodeGroup, eq(nodeGroup.id, node.group_id))
-    .leftJoin(controller, eq(controller.id, ipAddress.controller_id))
     .leftJoin(switchDevice, eq(switchDevice.id, ipAddress.switch_id))
     .leftJoin(otherDevice, eq(otherDevice.id, ipAddress.other_device_id))
+    .where(isNull(ipAddress.node_interface_id))
     .orderBy(ipAddress.id);
 
   const controllerRows = await db.select().from(controller).orderBy(controller.id);
@@ -126,37 +125,39 @@ export async function readAddressBook(db: Reader): Promise<AddressBook> {
 
   const hosts: AddressedHost[] = [];
   const provisionInterfaces = new Map<string, string>();
-  for (const row of rows) {
+  for (let index = 0; index < nodeRows.length; index++) {
+    // libSQL rows are array-like but not iterable, so the columns are read by position.
+    const row = nodeRows[index];
+    const [networkId, ipv4, ipv6, interfaceName, macaddress, nodeName, ipxeKernel, provisionInterface, groupId] =
+      [row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8]];
+    if (ipv4 === null && ipv6 === null) continue;
+    const group = groups.get(groupId);
+    provisionInterfaces.set(nodeName, provisionInterface || group?.provisionInterface || DEFAULT_PROVISION_INTERFACE);
+    hosts.push({
+      kind: "node",
+      owner: nodeName,
+      interfaceName,
+      label: null,
+      macaddress,
+      ipv4,
+      ipv6,
+      networkId,
+      alternativeIpxe: (ipxeKernel || group?.ipxeKernel || "default") === "alternative",
+      beacon: false,
+    });
+  }
+  for (const row of otherRows) {
     if (row.ipv4 === null && row.ipv6 === null) continue;
-    const base = { networkId: row.networkId, ipv4: row.ipv4, ipv6: row.ipv6, label: null, beacon: false };
-    if (row.nodeName !== null) {
-      const ipxeKernel = row.nodeIpxeKernel || row.groupIpxeKernel || "default";
-      provisionInterfaces.set(row.nodeName, row.nodeProvisionInterface || row.groupProvisionInterface || DEFAULT_PROVISION_INTERFACE);
-      hosts.push({
-        ...base,
-        kind: "node",
-        owner: row.nodeName,
-        interfaceName: row.interfaceName,
-        macaddress: row.interfaceMac,
-        alternativeIpxe: ipxeKernel === "alternative",
-      });
-    } else if (row.controllerId !== null) {
+    const base = { networkId: row.networkId, ipv4: row.ipv4, ipv6: row.ipv6, label: null, interfaceName: null, alternativeIpxe: false };
+    if (row.controllerId !== null) {
       const entry = controllers.get(row.controllerId)!;
       if (row.ipv4 !== null) entry.ipv4ByNetwork.set(row.networkId, row.ipv4);
       if (row.ipv6 !== null) entry.ipv6ByNetwork.set(row.networkId, row.ipv6);
-      hosts.push({
-        ...base,
-        kind: "controller",
-        owner: row.controllerName!,
-        interfaceName: null,
-        macaddress: null,
-        alternativeIpxe: false,
-        beacon: row.controllerBeacon ?? false,
-      });
+      hosts.push({ ...base, kind: "controller", owner: entry.hostname, macaddress: null, beacon: entry.beacon });
     } else if (row.switchName !== null) {
-      hosts.push({ ...base, kind: "switch", owner: row.switchName, interfaceName: null, macaddress: row.switchMac, alternativeIpxe: false });
+      hosts.push({ ...base, kind: "switch", owner: row.switchName, macaddress: row.switchMac, beacon: false });
     } else if (row.otherName !== null) {
-      hosts.push({ ...base, kind: "otherdev", owner: row.otherName, interfaceName: null, macaddress: row.otherMac, alternativeIpxe: false });
+      hosts.push({ ...base, kind: "otherdev", owner: row.otherName, macaddress: row.otherMac, beacon: false });
     }
   }
 

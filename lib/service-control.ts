@@ -7,10 +7,10 @@ import type { Services } from "./services.ts";
 
 const log = logger("services");
 
-/** Time limit of one validator run. */
-const CHECK_TIMEOUT_MS = 30_000;
 /** Time limit of one reload or status command, as the original daemon allows. */
 const SERVICE_COMMAND_TIMEOUT_MS = 60_000;
+/** Validators running at the same time. */
+const CHECK_CONCURRENCY = 4;
 /** Characters of validator or command output kept in error messages. */
 const OUTPUT_TAIL_CHARS = 2000;
 /** Folders searched after PATH for validators, which Debian installs in sbin folders. */
@@ -76,18 +76,25 @@ export async function installCheckedFiles(services: Services, files: GeneratedFi
       writeFileSync(temporary, file.content, { mode: 0o644 });
       staged.push({ file, temporary });
     }
-    for (const { file, temporary } of staged) {
-      const spec = file.check(temporary);
-      try {
-        await services.hardware.run(spec);
-      } catch (error) {
-        const output = error instanceof CommandError ? commandOutput(error) : (error as Error).message;
-        throw new ConfigCheckError(
-          file.target,
-          `${spec.program} rejected the new ${file.target}, so the previous file stays in place: ${output}`,
-        );
+    // Validators run a few at a time: a cluster with many /24 reverse zones has dozens of files.
+    let next = 0;
+    const worker = async () => {
+      while (next < staged.length) {
+        const { file, temporary } = staged[next++];
+        const spec = file.check(temporary);
+        try {
+          await services.hardware.run(spec);
+        } catch (error) {
+          next = staged.length;
+          const output = error instanceof CommandError ? commandOutput(error) : (error as Error).message;
+          throw new ConfigCheckError(
+            file.target,
+            `${spec.program} rejected the new ${file.target}, so the previous file stays in place: ${output}`,
+          );
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(CHECK_CONCURRENCY, staged.length) }, worker));
     for (const { file, temporary } of staged) {
       renameSync(temporary, file.target);
       result.installed.push(file.target);
