@@ -243,16 +243,20 @@ function compareNames(left: { name: string }, right: { name: string }): number {
 const NODE_COLUMNS = Object.entries(getTableColumns(node)) as [keyof NodeRow, AnySQLiteColumn][];
 const BOOLEAN_NODE_COLUMNS = ["service", "setupbmc", "netboot", "bootmenu"] as const;
 
-/** Loads all nodes sorted by name in one query; SQLite builds the row objects as JSON. */
+/** Loads all nodes sorted by name in one query that returns them as one JSON array of arrays. */
 async function loadAllNodes(db: Orm): Promise<NodeRow[]> {
-  const fields = sql.join(NODE_COLUMNS.map(([key, column]) => sql`${key}, ${column}`), sql`, `);
-  const [result] = await db.select({ data: sql<string | null>`json_group_array(json_object(${fields}))` }).from(node);
-  const rows = (result?.data ? JSON.parse(result.data) : []) as NodeRow[];
-  for (const row of rows) {
+  const [result] = await db.select({ data: jsonRows(NODE_COLUMNS.map(([, column]) => column)) }).from(node);
+  const keys = NODE_COLUMNS.map(([key]) => key);
+  const booleanIndexes = keys.flatMap((key, index) => ((BOOLEAN_NODE_COLUMNS as readonly string[]).includes(key) ? [index] : []));
+  const rows: NodeRow[] = [];
+  for (const values of parseJsonRows(result?.data)) {
     // SQLite stores booleans as 0 and 1.
-    for (const key of BOOLEAN_NODE_COLUMNS) {
-      if (row[key] !== null) (row as Record<string, unknown>)[key] = Boolean(row[key]);
+    for (const index of booleanIndexes) {
+      if (values[index] !== null) values[index] = Boolean(values[index]);
     }
+    const row: Record<string, unknown> = {};
+    for (let index = 0; index < keys.length; index++) row[keys[index]] = values[index];
+    rows.push(row as NodeRow);
   }
   return rows.sort(compareNames);
 }
