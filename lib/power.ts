@@ -166,6 +166,8 @@ export async function runBulkPower(services: Services, reporter: JobReporter, ac
   }
 
   const failed = nodes.filter((powerNode) => !powerNode.target).map((powerNode) => powerNode.name);
+  // NOTE: BMC_BATCH_DELAY is not applied. A freed slot takes the next node at once, and each BMC
+  // gets one call per job (two when it rejects the first cipher suite).
   await runPool(reachable, services.config.bmc.batchSize, async ({ name, target }) => {
     // Each node's result stays a failure until its BMC returned usable output.
     let line = resultLine(name, action, false, "no result");
