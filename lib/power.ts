@@ -108,8 +108,9 @@ export async function controlNodePower(services: Services, hostname: string, act
     return summariseOutput(stdout, action);
   } catch (error) {
     if (!(error instanceof IpmiError)) throw error;
-    // The app's error handler logs the 503 with this message. Every BMC failure is a 503: the daemon works, but the node cannot be controlled through its
-    // BMC right now, whether the BMC is silent, rejects the credentials or rejects the command.
+    // Every BMC failure is a 503 (the app's error handler logs it): the daemon works, but the node
+    // cannot be controlled through its BMC now, whether the BMC is silent or rejects the
+    // credentials or the command.
     throw unavailable(`Cannot run power ${action} on node "${hostname}": ${explain(error, powerNode.bmcsetup)}`, error);
   }
 }
