@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import { type FileHandle, lstat, open, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { and, eq } from "drizzle-orm";
@@ -10,14 +11,15 @@ import { requiresToken } from "./files-auth.ts";
 /**
  * Name ending of a file that is still being written into the image file directory. Writers (image
  * packing, kernel copies) create `<name>.partial` in that same directory and rename it to `<name>`
- * when it is complete. The rename is atomic, so a name without this ending always refers to a
- * complete file, and a `.partial` file is never listed or served.
+ * when it is complete. The rename is atomic, so while writers follow this rule a name without
+ * this ending refers to a complete file. A `.partial` file is never listed or served.
  */
 export const TEMPORARY_SUFFIX = ".partial";
 
 /**
- * Bytes read from disk per chunk when streaming a file. Measured with scripts/bench-files.ts:
- * 1 MiB chunks stream about twice as fast as Node's 64 KiB default over loopback.
+ * Bytes read from disk per chunk when streaming a file. With scripts/bench-files.ts on Node 20
+ * (2 shared cores), 1 MiB chunks cost the daemon 0.52 s CPU per GiB, 64 KiB chunks 0.9-1.9 s and
+ * 4 MiB chunks 0.75-1.1 s; see docs/benchmarks-files.md.
  */
 export const STREAM_CHUNK_BYTES = 1024 * 1024;
 
@@ -284,8 +286,9 @@ function streamFile(handle: FileHandle, start: number, end: number): ReadableStr
             controller.close();
             return;
           }
-          // Each chunk needs its own buffer: the server may still hold the previous one.
-          const buffer = new Uint8Array(length);
+          // Each chunk needs its own buffer because the server may still hold the previous one.
+          // allocUnsafe skips zero-filling: the read overwrites the bytes that are sent.
+          const buffer = Buffer.allocUnsafe(length);
           const { bytesRead } = await handle.read(buffer, 0, length, position);
           if (bytesRead === 0) throw new Error(`File ended after ${position} of ${end} bytes: it was truncated while being sent`);
           position += bytesRead;

@@ -8,7 +8,7 @@
 // below MIN_RATIO of nginx's.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -111,6 +111,37 @@ async function download(url: string, expectedBytes: number): Promise<number> {
   return bytes / seconds;
 }
 
+/** Clock ticks per second of /proc/<pid>/stat times; 100 on Linux for x86-64 and arm64. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** Returns `pid` and all its descendants, from /proc/<pid>/task/<tid>/children (Linux). */
+function processTree(pid: number): number[] {
+  const tree = [pid];
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return tree;
+  }
+  for (const task of tasks) {
+    const children = readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim();
+    for (const child of children.split(" ").filter((item) => item !== "")) tree.push(...processTree(Number(child)));
+  }
+  return tree;
+}
+
+/** Returns the user plus system CPU seconds that `pid` and its descendants have used so far. */
+function cpuSeconds(pid: number): number {
+  let ticks = 0;
+  for (const member of processTree(pid)) {
+    // Fields 14 and 15 (utime, stime) follow the command name, which is in parentheses.
+    const stat = readFileSync(`/proc/${member}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / CLOCK_TICKS_PER_SECOND;
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
@@ -190,18 +221,25 @@ async function main(): Promise<void> {
 
     const daemonRates: number[] = [];
     const nginxRates: number[] = [];
+    const cpu = { daemon: 0, nginx: 0 };
     for (let round = 0; round < options.rounds; round++) {
-      daemonRates.push(await download(daemonUrl, size));
-      nginxRates.push(await download(nginxUrl, size));
+      for (const [name, server, url, rates] of [["daemon", servers[0], daemonUrl, daemonRates], ["nginx", servers[1], nginxUrl, nginxRates]] as const) {
+        const cpuBefore = cpuSeconds(server.pid!);
+        rates.push(await download(url, size));
+        cpu[name] += cpuSeconds(server.pid!) - cpuBefore;
+      }
     }
 
     const mib = (rate: number) => (rate / 1024 / 1024).toFixed(0);
     const ratio = median(daemonRates) / median(nginxRates);
-    const cpu = readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown CPU";
+    const cpuModel = readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown CPU";
+    const gibibytes = (size * options.rounds) / 1024 ** 3;
     console.log(`File: ${options.sizeMib} MiB, ${options.rounds} alternating rounds, daemon on ${options.runtime} ${options.runtime === "node" ? process.version : ""}`);
-    console.log(`Machine: ${cpu}, ${(await run("nproc", [])).trim()} cores`);
+    const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+    console.log(`Machine: ${cpuModel}, ${(await run("nproc", [])).trim()} cores, load average ${load} at the end`);
     console.log(`daemon MiB/s: ${daemonRates.map(mib).join(", ")}`);
     console.log(`nginx  MiB/s: ${nginxRates.map(mib).join(", ")}`);
+    console.log(`server CPU seconds per GiB: daemon ${(cpu.daemon / gibibytes).toFixed(2)}, nginx ${(cpu.nginx / gibibytes).toFixed(2)}`);
     console.log(`median daemon ${mib(median(daemonRates))} MiB/s, nginx ${mib(median(nginxRates))} MiB/s, ratio ${ratio.toFixed(2)} (required ${MIN_RATIO})`);
     process.exitCode = ratio >= MIN_RATIO ? 0 : 1;
   } finally {
