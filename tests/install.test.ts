@@ -8,7 +8,9 @@ import { after, afterEach, before, beforeEach, describe, test } from "node:test"
 import { serve, type ServerType } from "@hono/node-server";
 import { eq } from "drizzle-orm";
 import { decodeJwt } from "jose";
-import { node, nodeStatus, osimage } from "../lib/db/schema/index.ts";
+import { request as httpRequest } from "node:http";
+import { and } from "drizzle-orm";
+import { ipAddress, network, node, nodeInterface, nodeStatus, osimage } from "../lib/db/schema/index.ts";
 import { createTestApp, type TestApp } from "./helpers.ts";
 
 function socketEnv(remote: string) {
@@ -219,5 +221,58 @@ describe("install script run against a real listener", () => {
     assert.match(result.stderr, /installation of node002 failed: the partscript exited with status 3/);
     const [status] = await t.db.orm.select({ state: nodeStatus.state }).from(nodeStatus).where(eq(nodeStatus.node_id, id));
     assert.equal(status?.state, "install.error");
+  });
+});
+
+/** Sends a GET from a chosen loopback source address, so the daemon sees that client address. */
+function getFrom(localAddress: string, url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const outgoing = httpRequest(url, { localAddress, timeout: 10_000 }, (incoming) => {
+      let body = "";
+      incoming.setEncoding("utf8").on("data", (chunk) => (body += chunk));
+      incoming.on("end", () => resolve({ status: incoming.statusCode ?? 0, body }));
+    });
+    outgoing.on("error", reject);
+    outgoing.end();
+  });
+}
+
+describe("install authorisation by the socket's client address", () => {
+  let t: TestApp;
+  let server: ServerType;
+  let base: string;
+  before(async () => {
+    t = await createTestApp();
+    await packImage(t);
+    // node002 provisions over a network on loopback, so two loopback source addresses stand for two machines.
+    await t.db.write(async (tx) => {
+      const [net] = await tx.insert(network).values({ name: "loopnet", network: "127.0.0.0", subnet: 8 }).returning();
+      const [row] = await tx
+        .select({ id: nodeInterface.id })
+        .from(nodeInterface)
+        .innerJoin(node, eq(node.id, nodeInterface.node_id))
+        .where(and(eq(node.name, "node002"), eq(nodeInterface.interface, "BOOTIF")));
+      await tx.update(ipAddress).set({ network_id: net.id, ipaddress: "127.0.0.2" }).where(eq(ipAddress.node_interface_id, row.id));
+    });
+    server = serve({ fetch: t.app.fetch, hostname: "127.0.0.1", port: 0 });
+    await new Promise((resolve) => server.once("listening", resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await t.close();
+  });
+
+  test("200 from the provisioning address", async () => {
+    const response = await getFrom("127.0.0.2", `${base}/boot/install/node002`);
+    assert.equal(response.status, 200, response.body);
+    assert.ok(response.body.startsWith("#!/bin/bash\n"));
+    assert.equal(exportedValue(response.body, "LUNA_URL"), base, "a loopback client gets the Host header it used");
+  });
+
+  test("403 from another address", async () => {
+    const response = await getFrom("127.0.0.3", `${base}/boot/install/node002`);
+    assert.equal(response.status, 403);
+    assert.match(JSON.parse(response.body).message, /127\.0\.0\.3 is not its provisioning address/);
   });
 });
