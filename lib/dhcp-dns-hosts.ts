@@ -9,7 +9,7 @@ export type ClusterRow = typeof cluster.$inferSelect;
 /** Interface a node boots from when neither the node nor its group names one. */
 export const DEFAULT_PROVISION_INTERFACE = "BOOTIF";
 
-/** Kind of object that holds an address. */
+/** Kind of object that owns an address. */
 export type HostKind = "controller" | "node" | "switch" | "otherdev";
 
 /** One address of one holder in one network, with the name DHCP and DNS publish for it. */
@@ -17,7 +17,7 @@ export interface AddressedHost {
   kind: HostKind;
   /** Node, switch or other device name, or controller hostname. */
   owner: string;
-  /** Node interface name; null for other holders. */
+  /** Node interface name, or null for other holders. */
   interfaceName: string | null;
   /**
    * Host label inside the network's zone, unique there: the owner name for its main address in
@@ -66,6 +66,15 @@ const HOST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-
 /** Turns an interface name such as `BOOTIF` or `eth0.100` into a DNS label part (`bootif`, `eth0-100`). */
 export function interfaceLabel(interfaceName: string): string {
   return interfaceName.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "");
+}
+
+/**
+ * Converts a canonical dotted-quad address to a number. Faster than a full parse, which matters
+ * for the tens of thousands of addresses of a large cluster.
+ */
+export function ipv4ToNumber(address: string): number {
+  const [a, b, c, d] = address.split(".");
+  return Number(a) * 16777216 + Number(b) * 65536 + Number(c) * 256 + Number(d);
 }
 
 /** True when `name` can be an owner name in a zone file and a DHCP host name. */
@@ -182,27 +191,26 @@ export async function readAddressBook(db: Reader): Promise<AddressBook> {
  */
 function assignLabels(hosts: AddressedHost[], networkNames: Map<number, string>): string[] {
   const problems: string[] = [];
-  const taken = new Map<number, Map<string, string>>();
+  const taken = new Map<number, Map<string, AddressedHost>>();
   const ownersWithName = new Set<string>();
   for (const host of hosts) {
     const ownerKey = `${host.kind}\u0000${host.owner}\u0000${host.networkId}`;
     const wanted = host.kind === "node" && ownersWithName.has(ownerKey)
       ? `${host.owner}-${interfaceLabel(host.interfaceName ?? "")}`
       : host.owner;
-    const holder = describeHost(host);
-    const networkName = networkNames.get(host.networkId) ?? String(host.networkId);
+    const networkName = () => networkNames.get(host.networkId) ?? String(host.networkId);
     if (!isHostName(wanted)) {
-      problems.push(`Left out ${holder} in network "${networkName}": "${wanted}" is not a valid host name`);
+      problems.push(`Left out the name of ${describeHost(host)} in network "${networkName()}": "${wanted}" is not a valid host name`);
       continue;
     }
     let names = taken.get(host.networkId);
     if (names === undefined) taken.set(host.networkId, (names = new Map()));
     const previous = names.get(wanted);
     if (previous !== undefined) {
-      problems.push(`Left out the name of ${holder} in network "${networkName}": "${wanted}" is already used by ${previous}`);
+      problems.push(`Left out the name of ${describeHost(host)} in network "${networkName()}": "${wanted}" is already used by ${describeHost(previous)}`);
       continue;
     }
-    names.set(wanted, holder);
+    names.set(wanted, host);
     ownersWithName.add(ownerKey);
     host.label = wanted;
   }
@@ -224,5 +232,7 @@ export function describeHost(host: AddressedHost): string {
 }
 
 function compareText(left: string, right: string): number {
-  return left < right ? -1 : left > right ? 1 : 0;
+  if (left < right) return -1;
+  if (left > right) return 1;
+  return 0;
 }

@@ -9,7 +9,7 @@ const log = logger("services");
 
 /** Quiet time after the last change before a scheduled regeneration starts. */
 export const REGENERATION_DEBOUNCE_MS = 1000;
-/** Longest a scheduled regeneration waits while changes keep arriving. */
+/** Maximum wait of a scheduled regeneration while changes keep arriving. */
 export const REGENERATION_MAX_DELAY_MS = 10_000;
 
 interface ScheduleState {
@@ -109,7 +109,7 @@ function summarize(reasons: string[]): string {
 /** Services whose configuration `/service/<name>/reload` regenerates. */
 export type ReloadableService = "dhcp" | "dns";
 
-/** What a reload request returns: the job to follow and the message for the caller. */
+/** Job started or joined by a reload request, with the message for the caller. */
 export interface StartedJob {
   requestId: string;
   message: string;
@@ -145,7 +145,7 @@ export async function startServiceReload(services: Services, name: ReloadableSer
 /**
  * Starts a job that compiles the templates again from the built-in folder and
  * `[TEMPLATES] TEMPLATE_FILES`. When every template compiles, the new set replaces the old one
- * and DHCP and DNS are regenerated with it; otherwise the old set stays and the job fails with
+ * and DHCP and DNS are regenerated with it. Otherwise the old set stays, and the job fails with
  * the compile error.
  */
 export async function startTemplateReload(services: Services, username: string | null): Promise<StartedJob> {

@@ -2,15 +2,12 @@ import { buildDhcpModel, renderIscDhcpConfig, renderKeaConfig } from "./dhcp.ts"
 import { readAddressBook } from "./dhcp-dns-hosts.ts";
 import { logger } from "./log.ts";
 import { Mutex } from "./mutex.ts";
-import { installCheckedFiles, locateProgram, requestServiceReload } from "./service-control.ts";
+import { CHECK_TIMEOUT_MS, installCheckedFiles, locateProgram, requestServiceReload } from "./service-control.ts";
 import type { Services } from "./services.ts";
 
 const log = logger("dhcp");
 
-/** Time limit of one validator run. */
-const CHECK_TIMEOUT_MS = 30_000;
-
-/** How a regeneration treats files that did not change. */
+/** Install policy and progress sink of one regeneration. */
 export interface RegenerationOptions {
   /**
    * "always" installs and reloads even when nothing changed (a manual reload); "changed"
@@ -21,7 +18,7 @@ export interface RegenerationOptions {
   report?: (line: string) => Promise<void>;
 }
 
-/** What a regeneration did. */
+/** Files a regeneration installed or left alone, and whether it reloaded the service. */
 export interface RegenerationResult {
   installed: string[];
   unchanged: string[];
@@ -35,8 +32,8 @@ const locks = new WeakMap<Services, Mutex>();
 /**
  * Regenerates the DHCP configuration for `[DHCP] SERVER` (ISC dhcpd or Kea), validates it with
  * the server's own check (`dhcpd -t -cf` or `kea-dhcp4 -t`), installs it at `[DHCP] CONFIG_PATH`
- * and reloads `[SERVICES] DHCP`. Runs one at a time per app; the reload waits outside that lock
- * so a queued regeneration can render while the cool-down runs.
+ * and reloads `[SERVICES] DHCP`. Regenerations of one app run one at a time. The reload waits
+ * outside that lock, so a queued regeneration can render while the cool-down runs.
  */
 export async function regenerateDhcp(services: Services, options: RegenerationOptions): Promise<RegenerationResult> {
   const report = options.report ?? (() => Promise.resolve());

@@ -1,6 +1,6 @@
 import type { Config, DhcpServer } from "./config.ts";
-import { type AddressBook, type AddressedHost, type ControllerAddresses, describeHost, interfaceLabel } from "./dhcp-dns-hosts.ts";
-import { bigIntToIp, cidrContains, ipFamily } from "./ip.ts";
+import { type AddressBook, type AddressedHost, type ControllerAddresses, describeHost, ipv4ToNumber } from "./dhcp-dns-hosts.ts";
+import { bigIntToIp, cidrBounds, ipFamily } from "./ip.ts";
 import { type NetworkRow, networkCidr } from "./ipam.ts";
 import type { Templates } from "./templates.ts";
 
@@ -159,34 +159,41 @@ function collectReservations(
   networksById: Map<number, NetworkRow>,
   problems: string[],
 ): DhcpHost[] {
-  const macOwners = new Map<string, string>();
-  const addressOwners = new Map<string, string>();
+  const bounds = new Map<number, { first: number; last: number }>();
+  for (const [id, row] of networksById) {
+    const cidr = networkCidr(row, 4);
+    if (cidr !== null) bounds.set(id, { first: Number(cidrBounds(cidr).first), last: Number(cidrBounds(cidr).last) });
+  }
+  const macOwners = new Map<string, AddressedHost>();
+  const addressOwners = new Map<string, AddressedHost>();
   const names = new Set<string>();
   const hosts: DhcpHost[] = [];
   for (const host of addressed) {
     if (host.macaddress === null || host.ipv4 === null) continue;
     const subnet = subnets.get(host.networkId);
     if (subnet === undefined || !subnet.dhcp) continue;
-    const holder = describeHost(host);
     const row = networksById.get(host.networkId)!;
-    if (!cidrContains(networkCidr(row, 4)!, host.ipv4)) {
-      problems.push(`Left out the DHCP reservation of ${holder}: address ${host.ipv4} is outside network "${row.name}"`);
+    const range = bounds.get(host.networkId)!;
+    const value = ipv4ToNumber(host.ipv4);
+    if (!(value >= range.first && value <= range.last)) {
+      problems.push(`Left out the DHCP reservation of ${describeHost(host)}: address ${host.ipv4} is outside network "${row.name}"`);
       continue;
     }
     const macOwner = macOwners.get(host.macaddress);
     if (macOwner !== undefined) {
-      problems.push(`Left out the DHCP reservation of ${holder}: MAC address ${host.macaddress} is already reserved for ${macOwner}`);
+      problems.push(`Left out the DHCP reservation of ${describeHost(host)}: MAC address ${host.macaddress} is already reserved for ${describeHost(macOwner)}`);
       continue;
     }
     const addressOwner = addressOwners.get(host.ipv4);
     if (addressOwner !== undefined) {
-      problems.push(`Left out the DHCP reservation of ${holder}: address ${host.ipv4} is already reserved for ${addressOwner}`);
+      problems.push(`Left out the DHCP reservation of ${describeHost(host)}: address ${host.ipv4} is already reserved for ${describeHost(addressOwner)}`);
       continue;
     }
-    macOwners.set(host.macaddress, holder);
-    addressOwners.set(host.ipv4, holder);
+    macOwners.set(host.macaddress, host);
+    addressOwners.set(host.ipv4, host);
 
-    const base = host.label ?? `${host.owner}-${interfaceLabel(host.interfaceName ?? host.kind)}`;
+    // A holder without a valid DNS label gets a name built from its address, which is always valid.
+    const base = host.label ?? `host-${host.ipv4.replaceAll(".", "-")}`;
     let name = `${base}.${subnet.name}`;
     for (let suffix = 2; names.has(name); suffix++) name = `${base}-${suffix}.${subnet.name}`;
     names.add(name);
@@ -259,10 +266,13 @@ const KEA_EFI_ARM64 = "option[93].hex == 0x000b";
 
 /**
  * Builds the kea-dhcp4 configuration object from the same model. Subnet ids are network ids.
- * Boot files are chosen by required client classes, which Kea evaluates after subnet selection
- * and host lookup, so the iPXE URL can name the controller address of the client's subnet and
- * the reservation class `luna-alternative` is known. Option 93 is built into Kea and is not
- * redefined.
+ * Boot files come from required client classes (`only-if-required`), which Kea evaluates after
+ * subnet selection. So the iPXE URL can name the controller address of the client's subnet, and
+ * the class `luna-alternative` that reservations assign can be tested. Each boot class sets both
+ * the BOOTP file field and option 67, and the tests exclude each other. Option 93 is built into
+ * Kea and is not redefined.
+ * NOTE: only `kea-dhcp4 -t` checks this configuration here. That a running Kea applies the
+ * fixed field of a required class and sees reservation classes in `member()` is not verified.
  */
 export function buildKeaConfig(model: DhcpModel): { Dhcp4: Record<string, unknown> } {
   const classes: Record<string, unknown>[] = [];
@@ -346,7 +356,7 @@ export function prefixToNetmask(prefix: number): string {
   return bigIntToIp(prefix === 0 ? 0n : ((1n << 32n) - 1n) ^ ((1n << BigInt(32 - prefix)) - 1n), 4);
 }
 
-/** The IPv4 addresses of a comma-separated list, or null when it has none. Host names are dropped. */
+/** Returns the IPv4 addresses of a comma-separated list, or null when it has none. Host names are dropped. */
 function ipv4List(text: string | null): string[] | null {
   if (!text) return null;
   const addresses = text.split(",").map((item) => item.trim()).filter((item) => ipFamily(item) === 4);

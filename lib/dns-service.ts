@@ -4,13 +4,10 @@ import type { RegenerationOptions, RegenerationResult } from "./dhcp-service.ts"
 import { parseZoneSerial, readDnsModel, renderZone, renderZoneStatements, ZONE_FILE_SUFFIX } from "./dns.ts";
 import { logger } from "./log.ts";
 import { Mutex } from "./mutex.ts";
-import { type GeneratedFile, installCheckedFiles, locateProgram, requestServiceReload } from "./service-control.ts";
+import { CHECK_TIMEOUT_MS, type GeneratedFile, installCheckedFiles, locateProgram, requestServiceReload } from "./service-control.ts";
 import type { Services } from "./services.ts";
 
 const log = logger("dns");
-
-/** Time limit of one validator run. */
-const CHECK_TIMEOUT_MS = 30_000;
 
 const locks = new WeakMap<Services, Mutex>();
 

@@ -3,20 +3,20 @@ import { eq } from "drizzle-orm";
 import type { Config } from "./config.ts";
 import type { Database } from "./db/database.ts";
 import { cluster } from "./db/schema/index.ts";
-import { type AddressBook, describeHost, isHostName, readAddressBook } from "./dhcp-dns-hosts.ts";
+import { type AddressBook, describeHost, ipv4ToNumber, isHostName, readAddressBook } from "./dhcp-dns-hosts.ts";
 import { ipFamily, ipToBigInt } from "./ip.ts";
 import type { Templates } from "./templates.ts";
 
 /** SOA timers in seconds, as the original daemon writes them. */
 export const ZONE_TIMERS = { ttl: 3600, refresh: 86400, retry: 14400, expire: 3628800, minimum: 3600 } as const;
 
-/** Largest SOA serial: the field is an unsigned 32-bit number. */
+/** Maximum SOA serial, because the field is an unsigned 32-bit number. */
 export const MAX_SERIAL = 4294967295;
 
 /** Suffix of the zone files this daemon writes into the zone directory. */
 export const ZONE_FILE_SUFFIX = ".luna.zone";
 
-/** One resource record; `name` is relative to the zone origin. */
+/** One resource record. Its `name` is relative to the zone origin. */
 export interface DnsRecord {
   name: string;
   type: "A" | "AAAA" | "PTR";
@@ -63,14 +63,14 @@ export interface DnsModel {
 }
 
 /**
- * Returns the next zone serial: one more than the last one handed out (or than the highest
- * serial found in installed zone files), but at least the current unix time, so serials keep
- * increasing even for two changes in the same second or after serials of the YYYYMMDDnn form.
+ * Returns the next zone serial: one more than the last serial handed out or found in the
+ * installed zone files, and at least the current unix time. Serials so keep increasing for two
+ * changes in the same second and after serials of the YYYYMMDDnn form, which exceed unix time.
  */
 export function nextSerial(previous: number, installedMax: number, nowMilliseconds: number): number {
   const serial = Math.max(previous + 1, installedMax + 1, Math.floor(nowMilliseconds / 1000));
-  // NOTE: past 2^32 - 1 the serial would have to wrap under RFC 1982 arithmetic; unix time
-  // reaches that in 2106, so a wrap is not implemented and the value is capped.
+  // NOTE: past 2^32 - 1 the serial would have to wrap under RFC 1982 arithmetic. Unix time
+  // reaches that value in 2106, so no wrap is implemented and the value is capped.
   return Math.min(serial, MAX_SERIAL);
 }
 
@@ -88,10 +88,10 @@ export async function readDnsModel(db: Database, config: Config, installedMaxSer
 }
 
 /**
- * Builds the zones: one forward zone per network (named like the network) with A/AAAA records
- * for the beacon controller and every labelled address in it, reverse zones per IPv4 /24 and
- * IPv6 /64 for those addresses, and the zone statements of the named.conf include. Networks
- * marked non_authoritative become forward zones when they have name servers to forward to.
+ * Builds the zones and the zone statements of the named.conf include. Each network gets a
+ * forward zone of its own name, with A and AAAA records for the beacon controller and every
+ * labelled address in it. Reverse zones cover those addresses per IPv4 /24 and per IPv6 /64.
+ * Networks marked non_authoritative become forward zones when they have name servers to forward to.
  */
 export function buildDnsModel(book: AddressBook, config: Config, serial: number): DnsModel {
   const problems = [...book.problems];
@@ -118,7 +118,7 @@ export function buildDnsModel(book: AddressBook, config: Config, serial: number)
       return;
     }
     entry.records.set(name, { name, type: "PTR", value: target });
-    entry.sortKeys.set(name, ipToBigInt(address));
+    entry.sortKeys.set(name, address.includes(":") ? ipToBigInt(address) : BigInt(ipv4ToNumber(address)));
   };
 
   const hostsByNetwork = new Map<number, typeof book.hosts>();
@@ -177,11 +177,9 @@ export function buildDnsModel(book: AddressBook, config: Config, serial: number)
   }
 
   const nsDomain = beaconNetworkId !== null ? networkNames.get(beaconNetworkId)! : null;
-  for (const [name, entry] of [...reverse].sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0))) {
-    const records = [...entry.records.values()].sort((left, right) => {
-      const difference = entry.sortKeys.get(left.name)! - entry.sortKeys.get(right.name)!;
-      return difference < 0n ? -1 : difference > 0n ? 1 : 0;
-    });
+  for (const name of [...reverse.keys()].sort()) {
+    const entry = reverse.get(name)!;
+    const records = [...entry.records.values()].sort((left, right) => compareBigInt(entry.sortKeys.get(left.name)!, entry.sortKeys.get(right.name)!));
     const nameServer = nsDomain !== null ? `${beaconLabel}.${nsDomain}.` : "localhost.";
     const contact = nsDomain !== null ? `root.${nsDomain}.` : "root.localhost.";
     const zone = makeZone(name, "reverse", nameServer, contact, serial, records);
@@ -213,7 +211,7 @@ function makeZone(name: string, kind: DnsZone["kind"], nameServer: string, conta
  * (`0.141.10.in-addr.arpa`, record `1`), IPv6 per /64 in nibble form.
  */
 export function reverseName(address: string): { zone: string; name: string } {
-  if (ipFamily(address) === 4) {
+  if (!address.includes(":")) {
     const [a, b, c, d] = address.split(".");
     return { zone: `${c}.${b}.${a}.in-addr.arpa`, name: d };
   }
@@ -241,6 +239,12 @@ function addressList(text: string | null): string[] | null {
   if (!text) return null;
   const addresses = text.split(",").map((item) => item.trim()).filter((item) => ipFamily(item) !== null);
   return addresses.length > 0 ? addresses : null;
+}
+
+function compareBigInt(left: bigint, right: bigint): number {
+  if (left < right) return -1;
+  if (left > right) return 1;
+  return 0;
 }
 
 function firstValue(map: Map<number, string>): string | null {

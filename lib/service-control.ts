@@ -7,6 +7,8 @@ import type { Services } from "./services.ts";
 
 const log = logger("services");
 
+/** Time limit of one validator run. */
+export const CHECK_TIMEOUT_MS = 30_000;
 /** Time limit of one reload or status command, as the original daemon allows. */
 const SERVICE_COMMAND_TIMEOUT_MS = 60_000;
 /** Validators running at the same time. */
@@ -24,13 +26,13 @@ export interface GeneratedFile {
   check(path: string): CommandSpec;
 }
 
-/** What `installCheckedFiles` did with each file. */
+/** Files that `installCheckedFiles` replaced and files it left alone. */
 export interface InstallResult {
   installed: string[];
   unchanged: string[];
 }
 
-/** A generated file that its validator rejected; the message carries the validator's output. */
+/** Error for a generated file that its validator rejected. The message contains the validator's output. */
 export class ConfigCheckError extends Error {
   readonly target: string;
 
@@ -125,7 +127,7 @@ function readTextOrNull(path: string): string | null {
   }
 }
 
-/** How one requested reload ran. */
+/** Timing of one requested reload. */
 export interface ReloadOutcome {
   unit: string;
   /** Milliseconds the request waited for the cool-down of the previous reload. */
@@ -135,7 +137,7 @@ export interface ReloadOutcome {
 interface ReloadState {
   /** performance.now() when the last reload started, or null before the first. */
   lastStart: number | null;
-  /** The reload waiting for the cool-down; later requests join it. */
+  /** The reload that waits for the cool-down. Later requests join it. */
   pending: Promise<ReloadOutcome> | null;
   running: Promise<unknown> | null;
 }
@@ -188,9 +190,9 @@ async function runServiceCommand(services: Services, action: string, unit: strin
 /** Services that `/monitor/service/<name>` reports on. */
 export type MonitoredService = "dhcp" | "dns" | "luna2";
 
-/** Result of a status check in the original daemon's words. */
+/** Result of a status check, worded as the original daemon words it. */
 export interface ServiceStatus {
-  /** 200 running, 500 the service is not running, 503 the state could not be read. */
+  /** HTTP status: 200 running, 500 not running, 503 the state could not be read. */
   status: 200 | 500 | 503;
   text: string;
 }

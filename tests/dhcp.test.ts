@@ -313,6 +313,21 @@ describe("DHCP model guards", () => {
     assert.equal(model.hosts.some((host) => host.ipaddress === "10.200.0.4"), false);
   });
 
+  test("invalid host name falls back to the address", async () => {
+    await t.db.write(async (tx) => {
+      const [cluster] = await tx.select().from(network).where(eq(network.name, "cluster"));
+      const [group] = await tx.select({ id: node.group_id }).from(node).where(eq(node.name, "node001"));
+      const [bad] = await tx.insert(node).values({ name: "bad-", group_id: group.id }).returning();
+      const [bootif] = await tx.insert(nodeInterface).values({ node_id: bad.id, interface: "BOOTIF", macaddress: "5c:00:00:00:00:0b" }).returning();
+      await tx.insert(ipAddress).values({ network_id: cluster.id, ipaddress: "10.141.0.9", node_interface_id: bootif.id });
+    });
+    const model = buildDhcpModel(await readAddressBook(t.db.orm), t.config);
+    const host = model.hosts.find((entry) => entry.macaddress === "5c:00:00:00:00:0b")!;
+    assert.equal(host.name, "host-10-141-0-9.cluster");
+    assert.equal(host.hostname, null);
+    assert.ok(model.problems.includes('Left out the name of interface BOOTIF of node "bad-" in network "cluster": "bad-" is not a valid host name'), model.problems.join("\n"));
+  });
+
   test("controller network without DHCP gets an empty declaration", async () => {
     await t.db.write((tx) => tx.update(network).set({ dhcp: false }).where(eq(network.name, "cluster")));
     const model = buildDhcpModel(await readAddressBook(t.db.orm), t.config);
