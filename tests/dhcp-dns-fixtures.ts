@@ -15,9 +15,9 @@ export function macFor(prefix: string, index: number): string {
 }
 
 /**
- * Inserts `count` nodes named `<prefix><n>` into group compute-group with bulk inserts: a BOOTIF
- * interface with a MAC and an address in network cluster from 10.141.<offset>, and a BMC
- * interface with a MAC and an address in network ipmi. Addresses count up from `firstHost`.
+ * Inserts `count` nodes named `<prefix><nnnnn>` into group compute-group with bulk inserts. Each
+ * node gets a BOOTIF interface in network cluster and a BMC interface in network ipmi, each with
+ * a MAC address. Node n (from 0) gets host number `firstHost + n` in both networks.
  */
 export async function insertNodes(db: Database, options: { count: number; prefix: string; firstHost: number; macPrefix?: string }): Promise<void> {
   const macPrefix = options.macPrefix ?? "02:00:00";
