@@ -74,7 +74,7 @@ function run(program: string, args: string[], options: { discardOutput?: boolean
   });
 }
 
-/** Starts a server and resolves once `ready` matches its output or a TCP connect to `port` succeeds. */
+/** Starts a server and resolves once curl gets any HTTP response from `port`. */
 async function startServer(program: string, args: string[], port: number, cwd: string): Promise<ChildProcess> {
   const child = spawn(program, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
@@ -234,7 +234,8 @@ async function main(): Promise<void> {
     const ratio = median(daemonRates) / median(nginxRates);
     const cpuModel = readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown CPU";
     const gibibytes = (size * options.rounds) / 1024 ** 3;
-    console.log(`File: ${options.sizeMib} MiB, ${options.rounds} alternating rounds, daemon on ${options.runtime} ${options.runtime === "node" ? process.version : ""}`);
+    const version = options.runtime === "node" ? process.version : (await run(daemon[0], ["--version"])).split("\n")[0];
+    console.log(`File: ${options.sizeMib} MiB, ${options.rounds} alternating rounds, daemon on ${version}`);
     const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
     console.log(`Machine: ${cpuModel}, ${(await run("nproc", [])).trim()} cores, load average ${load} at the end`);
     console.log(`daemon MiB/s: ${daemonRates.map(mib).join(", ")}`);
