@@ -94,7 +94,7 @@ for (const base of ["/monitor/status", "/monitor/node"]) {
       const response = await t.request("/config/node/node001");
       assert.equal(response.status, 200);
       const view = (await response.json()).config.node.node001;
-      assert.match(String(view.status), /success/);
+      assert.equal(view.status, "Luna installer: success");
     });
 
     const authCases: { name: string; token: () => Promise<string>; status: number; message: string }[] = [
@@ -156,3 +156,27 @@ for (const base of ["/monitor/status", "/monitor/node"]) {
     });
   });
 }
+
+describe("provision token scope on /monitor/node", () => {
+  let t: TestApp;
+  before(async () => (t = await createTestApp()));
+  after(() => t.close());
+
+  test("installer reports and reads its own state", async () => {
+    const token = await t.services.tokens.issueProvision("node002");
+    const denied = await t.request("/config/node", { headers: { "x-access-tokens": token } });
+    assert.equal(denied.status, 403);
+    assert.deepEqual(await denied.json(), { message: "Token is not permitted for this endpoint" });
+
+    const posted = await t.request("/monitor/node/node002", {
+      method: "POST",
+      headers: { "x-access-tokens": token },
+      json: report("node002", { state: "install.success" }),
+    });
+    assert.equal(posted.status, 204);
+    const read = await t.request("/monitor/node/node002", { headers: { "x-access-tokens": token } });
+    assert.equal(read.status, 200);
+    assert.deepEqual(await read.json(), { monitor: { status: { node002: { status: 200, state: "install.success" } } } });
+    assert.equal((await storedStatus(t, "node002")).state, "install.success");
+  });
+});
