@@ -107,15 +107,17 @@ export async function installCheckedFiles(services: Services, files: GeneratedFi
   }
 }
 
-/** Removes the ISC banner and bug-report boilerplate that `dhcpd -t` prints around its messages. */
+/**
+ * Returns the useful part of a failed command's output: stderr, or stdout when stderr is empty
+ * (named-checkzone reports on stdout). The ISC banner and bug-report text of `dhcpd -t` are removed.
+ */
 function commandOutput(error: CommandError): string {
-  const text = [error.stderrTail, error.stdout.trim()].filter(Boolean).join("\n");
-  const lines = text.split("\n").filter((line) =>
+  const clean = (text: string) => text.split("\n").filter((line) =>
     line.trim() !== "" &&
     !/^(Internet Systems Consortium|Copyright \d|All rights reserved|For info, please visit|Config file:|Database file:|PID file:)/.test(line) &&
     !/^(If you think you have received|than a configuration issue|bugs on either our web page|before submitting a bug|process and the information we find)/.test(line) &&
-    line.trim() !== "exiting.");
-  const summary = lines.join("\n").slice(-OUTPUT_TAIL_CHARS);
+    line.trim() !== "exiting.").join("\n");
+  const summary = (clean(error.stderrTail) || clean(error.stdout)).slice(-OUTPUT_TAIL_CHARS);
   return summary || error.message;
 }
 
