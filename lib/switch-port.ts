@@ -5,6 +5,7 @@ import { conflict, invalid } from "./errors.ts";
 import { type SnmpTarget, snmpAgentAddress, snmpWalk } from "./hardware/snmp.ts";
 import type { Hardware } from "./hardware/index.ts";
 import { logger } from "./log.ts";
+import type { Services } from "./services.ts";
 
 /** Q-BRIDGE-MIB dot1qTpFdbPort, indexed by filtering database id and the 6 MAC octets. */
 export const Q_BRIDGE_FDB_PORT_OID = ".1.3.6.1.2.1.17.7.1.2.2.1.2";
@@ -173,12 +174,12 @@ async function inBatches<T, R>(items: readonly T[], size: number, fn: (item: T) 
  * the first switch by name, and a warning is logged. Throws `invalid` for a malformed MAC.
  */
 export async function findSwitchPort(
-  services: { db: Orm; hardware: Hardware },
+  services: Pick<Services, "db" | "hardware">,
   mac: string,
   options: SwitchPortOptions = {},
 ): Promise<SwitchPortMatch | null> {
   const wanted = normalizeMac(mac);
-  const rows: SwitchRow[] = await services.db
+  const rows: SwitchRow[] = await services.db.orm
     .select({
       name: switchDevice.name,
       read: switchDevice.read,
@@ -250,4 +251,20 @@ export async function findNodeBySwitchPort(
     throw conflict(`Switch "${switchName}" port "${references[0]}" is assigned to several nodes: ${matches.map((item) => item.name).join(", ")}`);
   }
   return matches[0] ? { id: matches[0].id, name: matches[0].name } : null;
+}
+
+/**
+ * Returns the id of the node assigned to the switch port where `mac` is connected, or null when
+ * the MAC is on no node port or no node is assigned to that port. Its shape fits the switch-port
+ * locator that node discovery takes. Throws `conflict` when several nodes claim the port.
+ */
+export async function locateNodeBySwitchPort(
+  services: Pick<Services, "db" | "hardware">,
+  mac: string,
+  options: SwitchPortOptions = {},
+): Promise<number | null> {
+  const match = await findSwitchPort(services, mac, options);
+  if (!match) return null;
+  const found = await findNodeBySwitchPort(services.db.orm, match.switch, [match.port, match.portNumber]);
+  return found?.id ?? null;
 }

@@ -7,7 +7,7 @@ import { DomainError } from "../lib/errors.ts";
 import { type CommandResult, type CommandSpec, type Hardware, systemHardware } from "../lib/hardware/index.ts";
 import { CommandError } from "../lib/hardware/command.ts";
 import { parseWalk, snmpAgentAddress, SnmpError, snmpWalk } from "../lib/hardware/snmp.ts";
-import { findNodeBySwitchPort, findSwitchPort, IF_NAME_OID, MAX_MACS_ON_NODE_PORT, Q_BRIDGE_FDB_PORT_OID } from "../lib/switch-port.ts";
+import { findNodeBySwitchPort, findSwitchPort, IF_NAME_OID, locateNodeBySwitchPort, MAX_MACS_ON_NODE_PORT, Q_BRIDGE_FDB_PORT_OID } from "../lib/switch-port.ts";
 import { createTestApp, type TestApp } from "./helpers.ts";
 import { type FakeSwitch, type FakeSwitchAgent, startFakeSwitch } from "./snmpd.ts";
 
@@ -83,7 +83,7 @@ describe("findSwitchPort with a real snmpd", () => {
     await setSwitch(t, { read: COMMUNITY, uplinkports: "xe-0/1/0" });
   });
 
-  const services = () => ({ db: t.db.orm, hardware });
+  const services = () => ({ db: t.db, hardware });
 
   test("finds a MAC on a node port", async () => {
     agent.update(fakeSwitch([{ mac: NODE_MAC, bridgePort: 5 }, ...manyMacs(49, 20)]));
@@ -163,6 +163,21 @@ describe("findSwitchPort with a real snmpd", () => {
     fake.ports.push({ bridgePort: 12, ifIndex: 900 });
     agent.update(fake);
     assert.deepEqual(await findSwitchPort(services(), NODE_MAC, options()), { switch: "switch01", port: "12", portNumber: 12 });
+  });
+
+  test("locates the node assigned to the port", async () => {
+    agent.update(fakeSwitch([{ mac: NODE_MAC, bridgePort: 5 }]));
+    const [row] = await t.db.orm.select({ id: node.id, switchId: switchDevice.id }).from(node).innerJoin(switchDevice, eq(switchDevice.name, "switch01")).where(eq(node.name, "node003"));
+    assert.equal(await locateNodeBySwitchPort(services(), NODE_MAC, options()), null);
+
+    await t.db.write((tx) => tx.update(node).set({ switch_id: row.switchId, switchport: "5" }).where(eq(node.id, row.id)));
+    try {
+      assert.equal(await locateNodeBySwitchPort(services(), NODE_MAC, options()), row.id);
+      agent.update(fakeSwitch([{ mac: NODE_MAC, bridgePort: 6 }]));
+      assert.equal(await locateNodeBySwitchPort(services(), NODE_MAC, options()), null);
+    } finally {
+      await t.db.write((tx) => tx.update(node).set({ switch_id: null, switchport: null }).where(eq(node.id, row.id)));
+    }
   });
 
   test("unknown MAC returns null", async () => {
@@ -266,12 +281,12 @@ describe("findSwitchPort across switches", () => {
   after(() => t.close());
 
   test("skips uplinks, crowded ports and silent switches", async () => {
-    assert.deepEqual(await findSwitchPort({ db: t.db.orm, hardware }, NODE_MAC), { switch: "switch02", port: "Gi1/0/7", portNumber: 7 });
+    assert.deepEqual(await findSwitchPort({ db: t.db, hardware }, NODE_MAC), { switch: "switch02", port: "Gi1/0/7", portNumber: 7 });
   });
 
   test("walks only switches with an address, IPv6 in brackets", async () => {
     const agents: string[] = [];
-    await findSwitchPort({ db: t.db.orm, hardware: { run: (spec) => (agents.push(spec.args.at(-2)!), hardware.run(spec)) } }, NODE_MAC);
+    await findSwitchPort({ db: t.db, hardware: { run: (spec) => (agents.push(spec.args.at(-2)!), hardware.run(spec)) } }, NODE_MAC);
     assert.deepEqual([...new Set(agents)].sort(), ["10.141.250.1", "10.141.250.2", "udp6:[fd00::3]"]);
   });
 
@@ -280,7 +295,7 @@ describe("findSwitchPort across switches", () => {
       [Q_BRIDGE_FDB_PORT_OID, [fdbLine(NODE_MAC, 2), fdbLine("02:00:00:00:00:09", 2)].join("\n")],
     ]));
     try {
-      assert.deepEqual(await findSwitchPort({ db: t.db.orm, hardware }, NODE_MAC), { switch: "switch02", port: "Gi1/0/7", portNumber: 7 });
+      assert.deepEqual(await findSwitchPort({ db: t.db, hardware }, NODE_MAC), { switch: "switch02", port: "Gi1/0/7", portNumber: 7 });
     } finally {
       walks.delete("udp6:[fd00::3]");
     }
