@@ -7,6 +7,9 @@ import type { Orm } from "./db/database.ts";
 import { node, nodeGroup, osimage, osimageTag } from "./db/schema/index.ts";
 import { forbidden, invalid, notFound, unauthorized, unavailable } from "./errors.ts";
 import { requiresToken } from "./files-auth.ts";
+import { logger } from "./log.ts";
+
+const log = logger("files");
 
 /**
  * Name ending of a file that is still being written into the image file directory. Writers (image
@@ -17,9 +20,9 @@ import { requiresToken } from "./files-auth.ts";
 export const TEMPORARY_SUFFIX = ".partial";
 
 /**
- * Bytes read from disk per chunk when streaming a file. With scripts/bench-files.ts on Node 20
- * (2 shared cores), 1 MiB chunks cost the daemon 0.52 s CPU per GiB, 64 KiB chunks 0.9-1.9 s and
- * 4 MiB chunks 0.75-1.1 s; see docs/benchmarks-files.md.
+ * Bytes read from disk per chunk when streaming a file. Measured with scripts/bench-files.ts on
+ * Node 20 with 2 shared cores, 1 MiB chunks cost the daemon 0.52 s CPU per GiB. 64 KiB chunks cost
+ * 0.9-1.9 s and 4 MiB chunks 0.75-1.1 s (docs/benchmarks-files.md).
  */
 export const STREAM_CHUNK_BYTES = 1024 * 1024;
 
@@ -85,19 +88,18 @@ export async function openImageFile(directory: string, name: string): Promise<Op
   if (name.endsWith(TEMPORARY_SUFFIX)) throw missing();
   const path = join(directory, name);
 
-  // lstat refuses symbolic links; comparing it with fstat after open proves that the file we
+  // lstat rejects symbolic links. Comparing it with fstat after open proves that the file we
   // opened is the one we checked, even if a rename replaced the name in between.
   let linkStats;
-  try {
-    linkStats = await lstat(path);
-  } catch {
-    throw missing();
-  }
-  if (!linkStats.isFile()) throw missing();
   let handle: FileHandle;
   try {
+    linkStats = await lstat(path);
+    if (!linkStats.isFile()) throw missing();
     handle = await open(path, "r");
-  } catch {
+  } catch (error) {
+    // A missing file is a normal 404. Any other failure (permissions, I/O) needs an admin to look.
+    const code = (error as { code?: string }).code;
+    if (code !== undefined && code !== "ENOENT") log.warning("Cannot open {path}: {error}", { path, error: (error as Error).message });
     throw missing();
   }
   try {
@@ -135,9 +137,9 @@ export async function authorizeImageFile(tokens: TokenService, db: Orm, token: s
 }
 
 /**
- * Returns the image archive names a node installs from: the imagefile of its OS image (the
- * node's, else its group's) and of the tag it boots (the node's, else its group's, else the
- * image's active tag), when that tag belongs to that image.
+ * Returns the image archive names a node installs from. These are the imagefile of its OS image
+ * (the node's, else its group's) and the imagefile of the tag it boots (the node's, else its
+ * group's, else the image's active tag) when that tag belongs to that image.
  */
 async function imageFilesOfNode(db: Orm, nodeName: string): Promise<string[]> {
   const [row] = await db
@@ -178,9 +180,9 @@ export interface FileRequest {
 
 /**
  * Builds the response for an opened file: 304 when a validator matches, 206 for one satisfiable
- * byte range, 416 for an unsatisfiable one, 200 otherwise. Several ranges in one header are
- * answered with the whole file (RFC 9110 lets a server ignore Range). The body streams from the
- * handle and closes it at the end or on cancel; responses without a body close it at once.
+ * byte range, 416 for an unsatisfiable one, 200 otherwise. A header with several ranges
+ * gets the whole file (RFC 9110 lets a server ignore Range). The body streams from the
+ * handle and closes it at the end or on cancel. Responses without a body close it at once.
  */
 export async function buildFileResponse(file: OpenImageFile, request: FileRequest): Promise<Response> {
   const headers = new Headers({
@@ -222,7 +224,7 @@ export async function buildFileResponse(file: OpenImageFile, request: FileReques
   return new Response(streamFile(file.handle, start, end), { status, headers });
 }
 
-/** True when If-None-Match, or without it If-Modified-Since, says the client's copy is current. */
+/** True when If-None-Match, or without it If-Modified-Since, shows that the client's copy is current. */
 function isNotModified(file: OpenImageFile, request: FileRequest): boolean {
   if (request.ifNoneMatch) {
     return request.ifNoneMatch.split(",").some((tag) => {

@@ -178,7 +178,7 @@ export async function findSwitchPort(
   mac: string,
   options: SwitchPortOptions = {},
 ): Promise<SwitchPortMatch | null> {
-  const wanted = normalizeMac(mac);
+  const normalizedMac = normalizeMac(mac);
   const rows: SwitchRow[] = await services.db.orm
     .select({
       name: switchDevice.name,
@@ -203,7 +203,7 @@ export async function findSwitchPort(
       retries: options.retries ?? DEFAULT_RETRIES,
     };
     try {
-      return await searchSwitch(services.hardware, row, target, wanted);
+      return await searchSwitch(services.hardware, row, target, normalizedMac);
     } catch (error) {
       log.warning("Cannot read the forwarding database of switch {switch} at {agent}: {error}", {
         switch: row.name,
@@ -218,7 +218,7 @@ export async function findSwitchPort(
   if (candidates.length === 0) return null;
   if (candidates.length > 1) {
     log.warning("MAC {mac} is on several node ports: {ports}; using {switch} port {port}", {
-      mac: wanted,
+      mac: normalizedMac,
       ports: candidates.map((item) => `${item.switch}/${item.port}`).join(", "),
       switch: candidates[0].switch,
       port: candidates[0].port,
