@@ -2,7 +2,7 @@ import { buildDhcpModel, renderIscDhcpConfig, renderKeaConfig } from "./dhcp.ts"
 import { readAddressBook } from "./dhcp-dns-hosts.ts";
 import { logger } from "./log.ts";
 import { Mutex } from "./mutex.ts";
-import { CHECK_TIMEOUT_MS, installCheckedFiles, locateProgram, requestServiceReload } from "./service-control.ts";
+import { CHECK_TIMEOUT_MS, installCheckedFiles, locateProgram, logNewProblems, requestServiceReload } from "./service-control.ts";
 import type { Services } from "./services.ts";
 
 const log = logger("dhcp");
@@ -47,10 +47,8 @@ export async function regenerateDhcp(services: Services, options: RegenerationOp
     const content = kea ? renderKeaConfig(model) : renderIscDhcpConfig(services.templates, model);
     const subnetCount = model.subnets.length + model.sharedNetworks.reduce((sum, shared) => sum + shared.subnets.length, 0);
     await report(`rendered the ${kea ? "Kea" : "ISC dhcpd"} configuration: ${subnetCount} subnets, ${model.hosts.length} host reservations`);
-    for (const problem of model.problems) {
-      log.warning("{problem}", { problem });
-      await report(problem);
-    }
+    logNewProblems(services, "DHCP", model.problems);
+    for (const problem of model.problems) await report(problem);
 
     const target = services.config.dhcp.configPath;
     const check = (path: string) => kea
@@ -58,8 +56,12 @@ export async function regenerateDhcp(services: Services, options: RegenerationOp
       // Without -q, because -q also hides the syntax errors.
       : { program: locateProgram("dhcpd"), args: ["-t", "-cf", path], timeoutMs: CHECK_TIMEOUT_MS };
     const installed = await installCheckedFiles(services, [{ target, content, check }], options.mode === "always");
-    if (installed.installed.length > 0) await report(`checked and installed ${target}`);
-    else await report(`${target} is unchanged`);
+    if (installed.installed.length > 0) {
+      log.info("Installed the DHCP configuration {target}", { target });
+      await report(`checked and installed ${target}`);
+    } else {
+      await report(`${target} is unchanged`);
+    }
     return { ...installed, problems: model.problems };
   });
 

@@ -4,7 +4,7 @@ import type { RegenerationOptions, RegenerationResult } from "./dhcp-service.ts"
 import { parseZoneSerial, readDnsModel, renderZone, renderZoneStatements, ZONE_FILE_SUFFIX } from "./dns.ts";
 import { logger } from "./log.ts";
 import { Mutex } from "./mutex.ts";
-import { CHECK_TIMEOUT_MS, type GeneratedFile, installCheckedFiles, locateProgram, requestServiceReload } from "./service-control.ts";
+import { CHECK_TIMEOUT_MS, type GeneratedFile, installCheckedFiles, locateProgram, logNewProblems, requestServiceReload } from "./service-control.ts";
 import type { Services } from "./services.ts";
 
 const log = logger("dns");
@@ -28,10 +28,8 @@ export async function regenerateDns(services: Services, options: RegenerationOpt
     const installedMax = Math.max(0, ...[...installedZones.values()].map((zone) => zone.serial ?? 0));
     const model = await readDnsModel(services.db, services.config, installedMax, services.clock.now());
     await report(`rendered ${model.zones.length} zones with serial ${model.serial}`);
-    for (const problem of model.problems) {
-      log.warning("{problem}", { problem });
-      await report(problem);
-    }
+    logNewProblems(services, "DNS", model.problems);
+    for (const problem of model.problems) await report(problem);
 
     const files: GeneratedFile[] = [];
     const unchangedZones: string[] = [];
@@ -53,6 +51,7 @@ export async function regenerateDns(services: Services, options: RegenerationOpt
     });
     const result = await installCheckedFiles(services, files, options.mode === "always");
     result.unchanged.push(...unchangedZones);
+    if (result.installed.length > 0) log.info("Installed {count} DNS files in {directory}", { count: result.installed.length, directory: zoneDirectory });
     await report(result.installed.length > 0 ? `checked and installed ${result.installed.length} files` : "zone files are unchanged");
 
     const current = new Set(model.zones.map((zone) => zone.fileName));
@@ -60,6 +59,7 @@ export async function regenerateDns(services: Services, options: RegenerationOpt
       if (current.has(fileName)) continue;
       const path = join(zoneDirectory, fileName);
       rmSync(path, { force: true });
+      log.info("Removed {path}: its zone no longer exists", { path });
       result.installed.push(path);
       await report(`removed ${path}: its zone no longer exists`);
     }

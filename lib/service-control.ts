@@ -129,6 +129,23 @@ function readTextOrNull(path: string): string | null {
   }
 }
 
+const loggedProblems = new WeakMap<Services, Map<string, Set<string>>>();
+
+/**
+ * Logs the problems of one regeneration as warnings, leaving out those the previous regeneration
+ * of the same `kind` already logged, so a problem that persists is logged once and not on every
+ * change.
+ */
+export function logNewProblems(services: Services, kind: string, problems: string[]): void {
+  let kinds = loggedProblems.get(services);
+  if (kinds === undefined) loggedProblems.set(services, (kinds = new Map()));
+  const previous = kinds.get(kind) ?? new Set<string>();
+  for (const problem of problems) {
+    if (!previous.has(problem)) log.warning("{kind} generation: {problem}", { kind, problem });
+  }
+  kinds.set(kind, new Set(problems));
+}
+
 /** Timing of one requested reload. */
 export interface ReloadOutcome {
   unit: string;
