@@ -166,7 +166,7 @@ const reloadStates = new WeakMap<Services, Map<string, ReloadState>>();
 /**
  * Reloads `unit` with `<[SERVICES] COMMAND> reload <unit>`, at most once per cool-down period
  * (`[SERVICES] COOLDOWN`). A request inside the period joins one reload that runs when the
- * period ends, so a burst of requests gives at most two reloads: one now and one after it.
+ * period ends. Requests that all arrive within one period so give at most two reloads.
  */
 export function requestServiceReload(services: Services, unit: string): Promise<ReloadOutcome> {
   let units = reloadStates.get(services);
