@@ -1,6 +1,7 @@
 import {
   type BootMenuChoices,
   type BootRequest,
+  type ControllerAddress,
   bootProblem,
   databaseErrorCode,
   isLoopback,
@@ -294,6 +295,12 @@ function fallbackEndpoint(services: Services, request: BootRequest): ServerEndpo
 }
 
 /**
+ * Resolves the endpoint of the request once. A caller that has loaded the controller addresses
+ * with the node passes them, which saves a query.
+ */
+type EndpointResolver = (preloaded?: ControllerAddress[]) => Promise<ServerEndpoint>;
+
+/**
  * Answers a boot request with an iPXE script whatever happens. `produce` renders the script of
  * a successful request; any error it throws becomes the failed-boot script, sent with the
  * error's status (404 nothing matches, 503 database unavailable), so a booting machine always
@@ -303,11 +310,14 @@ async function serveBootScript(
   services: Services,
   request: BootRequest,
   route: string,
-  produce: (endpoint: ServerEndpoint) => Promise<RenderedScript>,
+  produce: (endpoint: EndpointResolver) => Promise<RenderedScript>,
 ): Promise<Response> {
-  let endpoint: ServerEndpoint | null = null;
+  let resolved: ServerEndpoint | null = null;
+  const endpoint: EndpointResolver = async (preloaded) => {
+    resolved ??= await resolveServerEndpoint(services.db.orm, services.config, request.connection, request.hostHeader, preloaded);
+    return resolved;
+  };
   try {
-    endpoint = await resolveServerEndpoint(services.db.orm, services.config, request.connection, request.hostHeader);
     const script = await produce(endpoint);
     return new Response(services.templates.render(script.template, script.view), { status: script.status, headers: SCRIPT_HEADERS });
   } catch (error) {
@@ -315,7 +325,10 @@ async function serveBootScript(
     const fields = { route, client: request.connection.remote, status: failure.status, reason: failure.message };
     if (failure.status >= 500) bootLog.error("Boot request {route} from {client} failed with {status}: {reason}", { ...fields, error: String(error) });
     else bootLog.info("Boot request {route} from {client} failed with {status}: {reason}", fields);
-    const view = buildBootFailedView(endpoint ?? fallbackEndpoint(services, request), failure.message);
+    // The resolver may have set `resolved` before the error; TypeScript cannot see that assignment.
+    let target = resolved as ServerEndpoint | null;
+    if (target === null && failure.status < 500) target = await endpoint().catch(() => null);
+    const view = buildBootFailedView(target ?? fallbackEndpoint(services, request), failure.message);
     return new Response(services.templates.render("boot-failed.ipxe", view), { status: failure.status, headers: SCRIPT_HEADERS });
   }
 }
@@ -323,29 +336,29 @@ async function serveBootScript(
 /** Serves GET /boot (`full`) or GET /boot/short. */
 export function serveBootMenu(services: Services, request: BootRequest, variant: "full" | "short"): Promise<Response> {
   return serveBootScript(services, request, variant === "full" ? "/boot" : "/boot/short", async (endpoint) => {
-    if (variant === "short") return { template: "boot-short.ipxe", view: buildBootShortView(endpoint), status: 200 };
+    if (variant === "short") return { template: "boot-short.ipxe", view: buildBootShortView(await endpoint()), status: 200 };
     const choices = await loadBootMenuChoices(services.db.orm, MENU_NODE_LIMIT + 1);
-    return { template: "boot-menu.ipxe", view: buildBootMenuView(endpoint, choices), status: 200 };
+    return { template: "boot-menu.ipxe", view: buildBootMenuView(await endpoint(), choices), status: 200 };
   });
 }
 
 /** Serves GET /boot/disk. */
 export function serveBootDisk(services: Services, request: BootRequest): Promise<Response> {
-  return serveBootScript(services, request, "/boot/disk", (endpoint) =>
-    Promise.resolve({ template: "boot-disk.ipxe", view: buildBootDiskView(endpoint), status: 200 }));
+  return serveBootScript(services, request, "/boot/disk", async (endpoint) => ({ template: "boot-disk.ipxe", view: buildBootDiskView(await endpoint()), status: 200 }));
 }
 
 /** Renders the boot script of a node found by `mac`: the local-disk script without netboot. */
-async function nodeBootScript(services: Services, endpoint: ServerEndpoint, record: NodeBootRecord, mac: string): Promise<RenderedScript> {
-  if (!record.netboot) return { template: "boot-disk.ipxe", view: buildBootDiskView(endpoint), status: 200 };
+async function nodeBootScript(services: Services, endpoint: EndpointResolver, record: NodeBootRecord, mac: string): Promise<RenderedScript> {
+  const where = await endpoint(record.controllers);
+  if (!record.netboot) return { template: "boot-disk.ipxe", view: buildBootDiskView(where), status: 200 };
   const problem = bootProblem(record);
   if (problem) throw problem;
   const token = await services.tokens.issueProvision(record.name);
-  const view = buildNodeBootView(endpoint, record, mac, token, services.config.api.verifyCertificate);
+  const view = buildNodeBootView(where, record, mac, token, services.config.api.verifyCertificate);
   return { template: "node-boot.ipxe", view, status: 200 };
 }
 
-async function bootDiscovered(services: Services, endpoint: ServerEndpoint, found: DiscoveredNode, mac: string, route: string): Promise<RenderedScript> {
+async function bootDiscovered(services: Services, endpoint: EndpointResolver, found: DiscoveredNode, mac: string, route: string): Promise<RenderedScript> {
   if (found.outcome !== "known") {
     bootLog.info("Gave MAC address {mac} to node {node} by {outcome} on {route}", { mac, node: found.name, outcome: found.outcome, route });
   }

@@ -1,4 +1,4 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, gt, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import { alias } from "drizzle-orm/sqlite-core";
 import type { Config } from "./config.ts";
@@ -117,6 +117,81 @@ function buildEndpoint(config: Config, host: string, apiPort: number, source: Se
   };
 }
 
+/** A controller address with its network, as boot scripts choose among them. */
+export interface ControllerAddress {
+  beacon: boolean;
+  serverport: number;
+  ipaddress: string | null;
+  ipaddress_ipv6: string | null;
+  network: string | null;
+  subnet: number | null;
+  network_ipv6: string | null;
+  subnet_ipv6: number | null;
+}
+
+/**
+ * Prepared statements per database handle. Every boot request runs them, and building the SQL
+ * with Drizzle costs more than running it. Each returns a single JSON column, because the
+ * libSQL client spends several microseconds per column of a result row.
+ */
+const statements = new WeakMap<Orm, ReturnType<typeof prepareStatements>>();
+
+const controllerAddress = alias(ipAddress, "controller_address");
+const controllerNetwork = alias(network, "controller_network");
+
+/** SQL of a subquery that returns every controller address with its network as one JSON array, for parseControllerAddresses. */
+function controllerAddressesJson(db: Orm) {
+  return db
+    .select({
+      data: sql<string>`json_group_array(json_array(${controller.id}, ${controllerAddress.id}, ${controller.beacon}, ${controller.serverport}, ${controllerAddress.ipaddress}, ${controllerAddress.ipaddress_ipv6}, ${controllerNetwork.network}, ${controllerNetwork.subnet}, ${controllerNetwork.network_ipv6}, ${controllerNetwork.subnet_ipv6}))`,
+    })
+    .from(controller)
+    .innerJoin(controllerAddress, eq(controllerAddress.controller_id, controller.id))
+    .innerJoin(controllerNetwork, eq(controllerNetwork.id, controllerAddress.network_id))
+    // The range condition makes SQLite read the few controller rows through the
+    // (controller_id, network_id) index; without it, it scans every address of every node.
+    .where(gt(controllerAddress.controller_id, 0));
+}
+
+function prepareStatements(db: Orm) {
+  const controllerAddresses = controllerAddressesJson(db).prepare();
+  return {
+    controllerAddresses,
+    nodeByMac: nodeBootQuery(db, "mac"),
+    nodeByName: nodeBootQuery(db, "name"),
+    nodeById: nodeBootQuery(db, "id"),
+  };
+}
+
+function statementsOf(db: Orm): ReturnType<typeof prepareStatements> {
+  let prepared = statements.get(db);
+  if (!prepared) statements.set(db, (prepared = prepareStatements(db)));
+  return prepared;
+}
+
+/** Loads every controller address with its network. */
+export async function loadControllerAddresses(db: Orm): Promise<ControllerAddress[]> {
+  const [row] = await statementsOf(db).controllerAddresses.all();
+  return parseControllerAddresses(row?.data ?? null);
+}
+
+/** Reads the controller JSON array; inside the node query's json_array it arrives already parsed. */
+function parseControllerAddresses(json: string | unknown[] | null): ControllerAddress[] {
+  const items = (typeof json === "string" ? JSON.parse(json) : json ?? []) as [number, number, number, number, string | null, string | null, string | null, number | null, string | null, number | null][];
+  // SQLite does not define the order of an aggregate's input rows: sort by controller, then address.
+  items.sort((left, right) => left[0] - right[0] || left[1] - right[1]);
+  return items.map(([, , beacon, serverport, ipaddress, ipaddress_ipv6, net, subnet, network_ipv6, subnet_ipv6]) => ({
+    beacon: Boolean(beacon),
+    serverport,
+    ipaddress,
+    ipaddress_ipv6,
+    network: net,
+    subnet,
+    network_ipv6,
+    subnet_ipv6,
+  }));
+}
+
 /**
  * Chooses the controller address that boot scripts put in their URLs, so that a node fetches
  * everything over the network its request came from:
@@ -126,12 +201,14 @@ function buildEndpoint(config: Config, host: string, apiPort: number, source: Se
  * 2. Otherwise the controller's address in the network that contains the local address of the
  *    connection, else in the network that contains the client's address.
  * 3. Otherwise the beacon controller's address, else the configured listen address.
+ * `preloaded` saves the query when the caller already has the controller addresses.
  */
 export async function resolveServerEndpoint(
-  db: Reader,
+  db: Orm,
   config: Config,
   connection: ConnectionAddresses,
   hostHeader: string | undefined,
+  preloaded?: ControllerAddress[],
 ): Promise<ServerEndpoint> {
   if (isLoopback(connection.remote)) {
     const parsed = parseHostHeader(hostHeader);
@@ -141,21 +218,7 @@ export async function resolveServerEndpoint(
     }
   }
 
-  const rows = await db
-    .select({
-      beacon: controller.beacon,
-      serverport: controller.serverport,
-      ipaddress: ipAddress.ipaddress,
-      ipaddress_ipv6: ipAddress.ipaddress_ipv6,
-      network: network.network,
-      subnet: network.subnet,
-      network_ipv6: network.network_ipv6,
-      subnet_ipv6: network.subnet_ipv6,
-    })
-    .from(controller)
-    .innerJoin(ipAddress, eq(ipAddress.controller_id, controller.id))
-    .innerJoin(network, eq(network.id, ipAddress.network_id))
-    .orderBy(controller.id, ipAddress.id);
+  const rows = preloaded ?? await loadControllerAddresses(db);
 
   for (const client of [connection.local, connection.remote]) {
     if (client === null || isLoopback(client)) continue;
@@ -204,6 +267,8 @@ export interface NodeBootRecord {
   dhcp: boolean;
   /** True when cluster packing_bootpause is set and a pack of the node's OS image is queued or running. */
   packing: boolean;
+  /** Every controller address, read in the same query so that resolveServerEndpoint needs none. */
+  controllers: ControllerAddress[];
 }
 
 /** Ways to find the node of a boot request. */
@@ -212,96 +277,116 @@ export type NodeSelector = { mac: string } | { name: string } | { nodeId: number
 const macInterface = alias(nodeInterface, "mac_interface");
 const provisionInterfaceTable = alias(nodeInterface, "provision_interface");
 
-/**
- * Loads the boot settings of one node in a single query: node, group, effective OS image and
- * tag, the provisioning interface with its address and network, and whether packing pauses the
- * boot. A MAC selector uses the unique index on node_interface.macaddress. Returns null when
- * nothing matches.
- */
-export async function loadNodeBoot(db: Reader, selector: NodeSelector): Promise<NodeBootRecord | null> {
+/** Columns of the node boot query, in the order of its JSON array. */
+type NodeBootRow = [
+  nodeId: number,
+  name: string,
+  group: string,
+  service: number,
+  nodeNetboot: number | null,
+  groupNetboot: number | null,
+  provisionInterface: string,
+  nodeKerneloptions: string | null,
+  groupKerneloptions: string | null,
+  osimage: string | null,
+  imageKernel: string | null,
+  imageInitrd: string | null,
+  imageFile: string | null,
+  imageKerneloptions: string | null,
+  tagKernel: string | null,
+  tagInitrd: string | null,
+  tagFile: string | null,
+  tagKerneloptions: string | null,
+  macaddress: string | null,
+  ipaddress: string | null,
+  ipaddressIpv6: string | null,
+  addressDhcp: number | null,
+  prefix: number | null,
+  prefixIpv6: number | null,
+  gateway: string | null,
+  gatewayIpv6: string | null,
+  network: string | null,
+  networkDhcp: number | null,
+  nodesInPool: number | null,
+  packing: number | null,
+  controllers: unknown[] | null,
+];
+
+/** Builds the prepared node boot query that selects the node by MAC address, name or id through placeholder `key`. */
+function nodeBootQuery(db: Orm, by: "mac" | "name" | "id") {
   const imageId = sql`coalesce(${node.osimage_id}, ${nodeGroup.osimage_id})`;
   const tagId = sql`coalesce(${node.osimagetag_id}, ${nodeGroup.osimagetag_id}, ${osimage.tag_id})`;
   const provisionName = sql`coalesce(nullif(${node.provision_interface}, ''), nullif(${nodeGroup.provision_interface}, ''), ${DEFAULT_PROVISION_INTERFACE})`;
-  const fields = {
-    nodeId: node.id,
-    name: node.name,
-    group: nodeGroup.name,
-    service: node.service,
-    nodeNetboot: node.netboot,
-    groupNetboot: nodeGroup.netboot,
-    provisionInterface: sql<string>`${provisionName}`,
-    nodeKerneloptions: node.kerneloptions,
-    groupKerneloptions: nodeGroup.kerneloptions,
-    osimage: osimage.name,
-    imageKernel: osimage.kernelfile,
-    imageInitrd: osimage.initrdfile,
-    imageFile: osimage.imagefile,
-    imageKerneloptions: osimage.kerneloptions,
-    tagKernel: osimageTag.kernelfile,
-    tagInitrd: osimageTag.initrdfile,
-    tagFile: osimageTag.imagefile,
-    tagKerneloptions: osimageTag.kerneloptions,
-    macaddress: provisionInterfaceTable.macaddress,
-    ipaddress: ipAddress.ipaddress,
-    ipaddressIpv6: ipAddress.ipaddress_ipv6,
-    addressDhcp: ipAddress.dhcp,
-    prefix: network.subnet,
-    prefixIpv6: network.subnet_ipv6,
-    gateway: network.gateway,
-    gatewayIpv6: network.gateway_ipv6,
-    network: network.name,
-    networkDhcp: network.dhcp,
-    nodesInPool: network.dhcp_nodes_in_pool,
-    packing: sql<number>`(select ${cluster.packing_bootpause} from ${cluster} where ${cluster.id} = 1) and exists (select 1 from ${job} where ${job.kind} = 'pack' and ${job.object} = ${osimage.name} and ${job.state} in ('queued', 'running'))`,
-  };
+  const packing = sql`(select ${cluster.packing_bootpause} from ${cluster} where ${cluster.id} = 1) and exists (select 1 from ${job} where ${job.kind} = 'pack' and ${job.object} = ${osimage.name} and ${job.state} in ('queued', 'running'))`;
+  const data = sql<string>`json_array(
+    ${node.id}, ${node.name}, ${nodeGroup.name}, ${node.service}, ${node.netboot}, ${nodeGroup.netboot}, ${provisionName},
+    ${node.kerneloptions}, ${nodeGroup.kerneloptions},
+    ${osimage.name}, ${osimage.kernelfile}, ${osimage.initrdfile}, ${osimage.imagefile}, ${osimage.kerneloptions},
+    ${osimageTag.kernelfile}, ${osimageTag.initrdfile}, ${osimageTag.imagefile}, ${osimageTag.kerneloptions},
+    ${provisionInterfaceTable.macaddress}, ${ipAddress.ipaddress}, ${ipAddress.ipaddress_ipv6}, ${ipAddress.dhcp},
+    ${network.subnet}, ${network.subnet_ipv6}, ${network.gateway}, ${network.gateway_ipv6}, ${network.name}, ${network.dhcp}, ${network.dhcp_nodes_in_pool},
+    ${packing}, (${controllerAddressesJson(db)}))`;
 
-  let query;
-  if ("mac" in selector) {
-    query = db
-      .select(fields)
-      .from(macInterface)
-      .innerJoin(node, eq(node.id, macInterface.node_id))
-      .$dynamic();
-  } else {
-    query = db.select(fields).from(node).$dynamic();
-  }
-  query = query
+  const base = by === "mac"
+    ? db.select({ data }).from(macInterface).innerJoin(node, eq(node.id, macInterface.node_id)).$dynamic()
+    : db.select({ data }).from(node).$dynamic();
+  const key = by === "mac" ? eq(macInterface.macaddress, sql.placeholder("key")) : by === "name" ? eq(node.name, sql.placeholder("key")) : eq(node.id, sql.placeholder("key"));
+  return base
     .innerJoin(nodeGroup, eq(nodeGroup.id, node.group_id))
     .leftJoin(osimage, eq(osimage.id, imageId))
     .leftJoin(osimageTag, and(eq(osimageTag.id, tagId), eq(osimageTag.osimage_id, osimage.id)))
     .leftJoin(provisionInterfaceTable, and(eq(provisionInterfaceTable.node_id, node.id), eq(provisionInterfaceTable.interface, provisionName)))
     .leftJoin(ipAddress, eq(ipAddress.node_interface_id, provisionInterfaceTable.id))
-    .leftJoin(network, eq(network.id, ipAddress.network_id));
-  if ("mac" in selector) query = query.where(eq(macInterface.macaddress, selector.mac));
-  else if ("name" in selector) query = query.where(eq(node.name, selector.name));
-  else query = query.where(eq(node.id, selector.nodeId));
+    .leftJoin(network, eq(network.id, ipAddress.network_id))
+    .where(key)
+    .limit(1)
+    .prepare();
+}
 
-  const [row] = await query.limit(1);
-  if (!row) return null;
-  const pick = <T>(...values: (T | null | undefined)[]): T | null => values.find((value) => value !== null && value !== undefined && value !== "") ?? null;
-  const kerneloptions = pick(row.nodeKerneloptions, row.groupKerneloptions, row.tagKerneloptions, row.imageKerneloptions);
+/**
+ * Loads the boot settings of one node in a single query: node, group, effective OS image and
+ * tag, the provisioning interface with its address and network, whether packing pauses the
+ * boot, and the controller addresses. A MAC selector uses the unique index on node_interface.macaddress. Returns null when
+ * nothing matches.
+ */
+export async function loadNodeBoot(db: Orm, selector: NodeSelector): Promise<NodeBootRecord | null> {
+  const prepared = statementsOf(db);
+  const [result] = "mac" in selector
+    ? await prepared.nodeByMac.all({ key: selector.mac })
+    : "name" in selector
+      ? await prepared.nodeByName.all({ key: selector.name })
+      : await prepared.nodeById.all({ key: selector.nodeId });
+  if (!result) return null;
+  const [
+    nodeId, name, group, service, nodeNetboot, groupNetboot, provisionInterface, nodeKerneloptions, groupKerneloptions,
+    image, imageKernel, imageInitrd, imageFile, imageKerneloptions, tagKernel, tagInitrd, tagFile, tagKerneloptions,
+    macaddress, ipaddress, ipaddressIpv6, addressDhcp, prefix, prefixIpv6, gateway, gatewayIpv6, networkName, networkDhcp, nodesInPool, packing, controllers,
+  ] = JSON.parse(result.data) as NodeBootRow;
+  const pick = (...values: (string | null)[]): string | null => values.find((value) => value !== null && value !== "") ?? null;
+  const kerneloptions = pick(nodeKerneloptions, groupKerneloptions, tagKerneloptions, imageKerneloptions);
   return {
-    nodeId: row.nodeId,
-    name: row.name,
-    group: row.group,
-    service: row.service,
-    netboot: row.nodeNetboot ?? row.groupNetboot ?? false,
-    provisionInterface: row.provisionInterface,
-    osimage: row.osimage,
-    kernelfile: pick(row.tagKernel, row.imageKernel),
-    initrdfile: pick(row.tagInitrd, row.imageInitrd),
-    imagefile: pick(row.tagFile, row.imageFile),
+    nodeId,
+    name,
+    group,
+    service: Boolean(service),
+    netboot: Boolean(nodeNetboot ?? groupNetboot ?? false),
+    provisionInterface,
+    osimage: image,
+    kernelfile: pick(tagKernel, imageKernel),
+    initrdfile: pick(tagInitrd, imageInitrd),
+    imagefile: pick(tagFile, imageFile),
     kerneloptions: kerneloptions === null ? null : normaliseKernelOptions(kerneloptions),
-    macaddress: row.macaddress,
-    ipaddress: row.ipaddress,
-    ipaddressIpv6: row.ipaddressIpv6,
-    prefix: row.prefix,
-    prefixIpv6: row.prefixIpv6,
-    gateway: row.gateway,
-    gatewayIpv6: row.gatewayIpv6,
-    network: row.network,
-    dhcp: Boolean(row.networkDhcp) && (Boolean(row.addressDhcp) || Boolean(row.nodesInPool)),
-    packing: Boolean(row.packing),
+    macaddress,
+    ipaddress,
+    ipaddressIpv6,
+    prefix,
+    prefixIpv6,
+    gateway,
+    gatewayIpv6,
+    network: networkName,
+    dhcp: Boolean(networkDhcp) && (Boolean(addressDhcp) || Boolean(nodesInPool)),
+    packing: Boolean(packing),
+    controllers: parseControllerAddresses(controllers),
   };
 }
 

@@ -76,7 +76,7 @@ async function renderInstallScript(services: Services, request: BootRequest, cal
   if (record.imagefile === null) throw notFound(`OS image "${record.osimage}" of node "${nodeName}" has no imagefile: pack the OS image`);
 
   const [endpoint, extras, token] = await Promise.all([
-    resolveServerEndpoint(services.db.orm, services.config, request.connection, request.hostHeader),
+    resolveServerEndpoint(services.db.orm, services.config, request.connection, request.hostHeader, record.controllers),
     loadInstallExtras(services.db.orm, record.nodeId),
     services.tokens.issueProvision(nodeName),
   ]);

@@ -210,7 +210,7 @@ describe("GET /boot/search/mac/{mac} for a known MAC address", () => {
   const optionCases: { name: string; setup: (t: TestApp) => Promise<void>; expected: RegExp }[] = [
     {
       name: "group kernel options win over the image's",
-      setup: (t) => t.db.write((tx) => tx.update(nodeGroup).set({ kerneloptions: "quiet" })),
+      setup: async (t) => void (await t.db.write((tx) => tx.update(nodeGroup).set({ kerneloptions: "quiet" }))),
       expected: / luna\.service=0 quiet$/,
     },
     {
@@ -259,19 +259,19 @@ describe("GET /boot/search/mac/{mac} for a known MAC address", () => {
   const failures: { name: string; setup: (t: TestApp) => Promise<void>; status: number; message: RegExp }[] = [
     {
       name: "image not packed",
-      setup: (t) => t.db.write((tx) => tx.update(osimage).set({ kernelfile: null })),
+      setup: async (t) => void (await t.db.write((tx) => tx.update(osimage).set({ kernelfile: null }))),
       status: 404,
       message: /^echo OS image "compute-image" of node "node002" has no kernelfile: pack the OS image$/m,
     },
     {
       name: "no initrd",
-      setup: (t) => t.db.write((tx) => tx.update(osimage).set({ initrdfile: null })),
+      setup: async (t) => void (await t.db.write((tx) => tx.update(osimage).set({ initrdfile: null }))),
       status: 404,
       message: /has no initrdfile/,
     },
     {
       name: "no OS image",
-      setup: (t) => t.db.write((tx) => tx.update(nodeGroup).set({ osimage_id: null })),
+      setup: async (t) => void (await t.db.write((tx) => tx.update(nodeGroup).set({ osimage_id: null }))),
       status: 404,
       message: /^echo Node "node002" has no OS image: set osimage on the node or on group "compute-group"$/m,
     },
