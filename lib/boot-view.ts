@@ -17,6 +17,7 @@ import { assignMacToNode, claimGroupNode, type DiscoveredNode, discoverNode } fr
 import { DomainError, invalid, notFound, statusFor } from "./errors.ts";
 import { LOOSE_NAME, nameProblem, STRICT_NAME } from "./fields.ts";
 import { logger } from "./log.ts";
+import { locateNodeBySwitchPort } from "./switch-port.ts";
 import type { Services } from "./services.ts";
 
 /** Fetch attempts a boot script makes before it falls back to the boot menu. */
@@ -369,14 +370,15 @@ async function bootDiscovered(services: Services, endpoint: EndpointResolver, fo
 
 /**
  * Serves GET /boot/search/mac/{mac}: the boot script of the node that has the MAC address, or of
- * the node discovery gives it; 404 when neither exists.
+ * the node discovery gives it (first the node cabled to the switch port where an SNMP walk of
+ * the switches finds the MAC, then next-node discovery); 404 when neither exists.
  */
 export function serveBootByMac(services: Services, request: BootRequest, rawMac: string): Promise<Response> {
   return serveBootScript(services, request, "/boot/search/mac", async (endpoint) => {
     const mac = parseMacParameter(rawMac);
     const record = await loadNodeBoot(services.db.orm, { mac });
     if (record) return nodeBootScript(services, endpoint, record, mac);
-    const found = await discoverNode(services.db, mac, services.clock.now());
+    const found = await discoverNode(services.db, mac, services.clock.now(), (unknown) => locateNodeBySwitchPort(services, unknown));
     if (!found) throw notFound(`No config or autodetect available for node with MAC address ${mac}`);
     return bootDiscovered(services, endpoint, found, mac, "/boot/search/mac");
   });

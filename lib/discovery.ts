@@ -156,6 +156,8 @@ async function defaultDiscoveryGroup(tx: Transaction): Promise<{ id: number; nam
  */
 export async function discoverNode(db: Database, mac: string, now: number, locateSwitchPort?: SwitchPortLocator): Promise<DiscoveredNode | null> {
   const portNodeId = locateSwitchPort ? await locateSwitchPort(mac) : null;
+  // Unknown machines ask again every few seconds: without anything to claim, skip the write transaction.
+  if (portNodeId === null && !(await getClusterRow(db.orm)).nextnode_discover) return null;
 
   return db.write(async (tx) => {
     const known = await nodeOfMac(tx, mac);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import { and, eq } from "drizzle-orm";
 import { decodeJwt } from "jose";
-import { cluster, controller, ipAddress, job, network, node, nodeGroup, nodeInterface, osimage, osimageTag } from "../lib/db/schema/index.ts";
+import { cluster, controller, ipAddress, job, network, node, nodeGroup, nodeInterface, osimage, osimageTag, switchDevice } from "../lib/db/schema/index.ts";
 import { createTestApp, type TestApp } from "./helpers.ts";
 
 const KERNEL = "compute-image-1-vmlinuz-6.1";
@@ -397,6 +397,32 @@ describe("GET /boot/search/mac/{mac} for an unknown MAC address", () => {
     await setCluster(t, { nextnode_discover: false, createnode_ondemand: true });
     assert.equal((await boot(t, "/boot/search/mac/aa:bb:cc:dd:ee:33")).status, 404);
     assert.equal((await t.db.orm.select().from(node)).length, 4);
+  });
+
+  test("switch port finds the node before next-node discovery", async () => {
+    await setCluster(t, { nextnode_discover: false });
+    await t.db.write(async (tx) => {
+      const [switchRow] = await tx.select().from(switchDevice).where(eq(switchDevice.name, "switch01"));
+      const [net] = await tx.select().from(network).where(eq(network.name, "cluster"));
+      await tx.insert(ipAddress).values({ network_id: net.id, ipaddress: "10.141.250.1", switch_id: switchRow.id });
+      await tx.update(node).set({ switch_id: switchRow.id, switchport: "swp5" }).where(eq(node.name, "node003"));
+    });
+    // snmpwalk output of a switch that learned 52:54:00:00:00:09 (82.84.0.0.0.9) on bridge port 5, ifIndex 1005, ifName swp5.
+    const walks: Record<string, string> = {
+      ".1.3.6.1.2.1.17.7.1.2.2.1.2": ".1.3.6.1.2.1.17.7.1.2.2.1.2.1.82.84.0.0.0.9 5\n.1.3.6.1.2.1.17.7.1.2.2.1.2.1.82.84.0.0.0.10 7\n",
+      ".1.3.6.1.2.1.17.1.4.1.2.5": ".1.3.6.1.2.1.17.1.4.1.2.5 1005\n",
+      ".1.3.6.1.2.1.31.1.1.1.1.1005": '.1.3.6.1.2.1.31.1.1.1.1.1005 "swp5"\n',
+    };
+    t.hardware.reply = (spec) => Promise.resolve({ exitCode: 0, stdout: walks[spec.args.at(-1)!] ?? "", stderr: "", durationMs: 1 });
+
+    const response = await boot(t, "/boot/search/mac/52-54-00-00-00-09");
+    assert.equal(response.status, 200);
+    assert.equal(kernelParameter(await response.text(), "luna.node"), "node003");
+    assert.equal((await storedMacs(t)).get("52:54:00:00:00:09"), "node003/BOOTIF");
+    assert.ok(t.hardware.calls.every((call) => call.program === "snmpwalk" && call.args.includes("10.141.250.1")));
+
+    const elsewhere = await boot(t, "/boot/search/mac/52-54-00-00-00-0a");
+    assert.equal(elsewhere.status, 404, "port 7 has no node and next-node discovery is off");
   });
 
   test("group provisioning interface receives the MAC", async () => {
