@@ -9,6 +9,7 @@ import * as v from "valibot";
 import type { Database } from "./db/database.ts";
 import { controller, journal } from "./db/schema/index.ts";
 import { invalid } from "./errors.ts";
+import { TEMPORARY_SUFFIX } from "./files.ts";
 import { createJob, setJobState } from "./jobs.ts";
 import { describeError, logger } from "./log.ts";
 import type { Services } from "./services.ts";
@@ -16,8 +17,8 @@ import { Templates } from "./templates.ts";
 
 const log = logger("journal");
 
-/** Suffix of a file being downloaded; matches the one packing uses, so /files never serves it. */
-const PARTIAL_SUFFIX = ".partial";
+/** Suffix of a file being downloaded, so /files never serves it. */
+const PARTIAL_SUFFIX = TEMPORARY_SUFFIX;
 
 /** Attempts per task before it is dropped and reported as failed. */
 export const MAX_TRIES = 5;

@@ -6,6 +6,7 @@ import { osimage, osimageTag } from "./db/schema/index.ts";
 import { invalid, notFound } from "./errors.ts";
 import type { CommandSpec } from "./hardware/index.ts";
 import { createJob, type JobHandle, type JobReporter, runJob } from "./jobs.ts";
+import { TEMPORARY_SUFFIX } from "./files.ts";
 import { announceFiles } from "./journal.ts";
 import { logger } from "./log.ts";
 import type { Services } from "./services.ts";
@@ -13,7 +14,7 @@ import type { Services } from "./services.ts";
 const log = logger("pack");
 
 /** Suffix of files still being written in the files directory; /files never serves them. */
-export const PARTIAL_SUFFIX = ".partial";
+export const PARTIAL_SUFFIX = TEMPORARY_SUFFIX;
 
 /** Archive file ending for each compression. */
 const ARCHIVE_EXTENSION: Record<Compression, string> = { zstd: ".tar.zst", gzip: ".tar.gz", pigz: ".tar.gz" };

@@ -41,14 +41,14 @@ describe("jobs and rolling status", () => {
     assert.equal(firstPoll.body.message, "2026-01-01 00:00:00 :: node001: on;;2026-01-01 00:00:00 :: node002: BMC 10.148.0.2 timed out");
     assert.equal(firstPoll.body.status, 500);
 
-    const quiet = await poll(`/control/status/${requestId}`);
+    const quiet = await poll(`/service/status/${requestId}`);
     assert.deepEqual(quiet, { status: 200, body: { message: "", status: 200 } });
 
     release();
     await run;
     const [row] = await t.db.orm.select().from(job).where(eq(job.request_id, requestId));
     assert.equal(row.state, "done");
-    assert.equal((await poll(`/service/status/${requestId}`)).status, 404);
+    assert.equal((await poll(`/control/status/${requestId}`)).status, 404);
     assert.deepEqual(await poll(`/config/status/${requestId}`), { status: 404, body: { message: "No data for this request" } });
   });
 

@@ -27,23 +27,28 @@ export interface DatabaseOptions {
 }
 
 /**
- * The daemon's database: Drizzle over one libSQL client. Reads use `orm` directly. Every write
- * goes through `write`, which serialises writers in this process, because a second writer on an
- * embedded file would fail with SQLITE_BUSY instead of waiting.
+ * The daemon's database: Drizzle over libSQL. Reads use `orm` directly. Every write goes through
+ * `write`, which serialises writers in this process, because a second writer on an embedded file
+ * would fail with SQLITE_BUSY instead of waiting. An embedded file gets a second client with one
+ * connection for the writes, so that connection's settings hold for every write.
  */
 export class Database {
   readonly orm: Orm;
   readonly client: Client;
+  readonly #writer: Orm;
+  readonly #writerClient: Client;
   /** The primary an embedded replica forwards writes to, or the server of a remote URL; null for a plain file. */
   readonly primaryUrl: string | null;
   /** Name of the controller this process serves; recorded on jobs so a restart fails only its own. */
   controllerName = "controller";
   readonly #writeLock = new Mutex();
 
-  constructor(client: Client, primaryUrl: string | null = null) {
+  constructor(client: Client, primaryUrl: string | null = null, writerClient: Client = client) {
     this.client = client;
     this.primaryUrl = primaryUrl;
     this.orm = drizzle(client, { schema });
+    this.#writerClient = writerClient;
+    this.#writer = writerClient === client ? this.orm : drizzle(writerClient, { schema });
   }
 
   /**
@@ -53,7 +58,7 @@ export class Database {
   write<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     return this.#writeLock.run(async () => {
       try {
-        return await this.orm.transaction(fn);
+        return await this.#writer.transaction(fn);
       } catch (error) {
         if (error instanceof DomainError || this.primaryUrl === null) throw error;
         if (await isReachable(this.primaryUrl)) throw error;
@@ -63,6 +68,7 @@ export class Database {
   }
 
   close(): void {
+    if (this.#writerClient !== this.client) this.#writerClient.close();
     this.client.close();
   }
 }
@@ -81,17 +87,25 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       syncUrl: options.syncUrl ?? undefined,
       syncInterval: options.syncUrl ? options.syncIntervalSeconds : undefined,
     });
+    let writerClient = client;
     if (options.url.startsWith("file:") && !options.syncUrl) {
       await client.execute("PRAGMA journal_mode = WAL");
+      writerClient = createClient({ url: options.url, concurrency: 1 });
+      // In WAL mode NORMAL never corrupts the database: a power loss can lose only the last
+      // commits, and each commit no longer waits for a disk flush.
+      await writerClient.execute("PRAGMA synchronous = NORMAL");
     }
     if (options.syncUrl) {
       // Start from the primary's current state; without it, serve what the local replica has.
       await client.sync().catch((error: Error) => log.warning("Cannot sync the replica from {primary} at start: {error}", { primary: redactUrl(options.syncUrl!), error: error.message }));
     }
-    if (options.syncUrl || options.url === "file::memory:" || options.url === ":memory:") client = gateSingleConnection(client);
+    if (options.syncUrl || options.url === "file::memory:" || options.url === ":memory:") {
+      client = gateSingleConnection(client);
+      writerClient = client;
+    }
     const primaryUrl = options.syncUrl ?? (options.url.startsWith("file:") ? null : options.url);
-    const database = new Database(client, primaryUrl);
-    await migrate(database.orm, { migrationsFolder: MIGRATIONS_FOLDER });
+    const database = new Database(client, primaryUrl, writerClient);
+    await migrate(drizzle(writerClient), { migrationsFolder: MIGRATIONS_FOLDER });
     return database;
   } catch (error) {
     throw unavailable(`Cannot open database ${redactUrl(options.url)}: ${(error as Error).message}`, error);
