@@ -9,6 +9,7 @@ import { systemClock } from "./lib/clock.ts";
 import { ensureKeyFile } from "./lib/secrets.ts";
 import { failInterruptedJobs } from "./lib/jobs.ts";
 import { JournalWorker } from "./lib/journal.ts";
+import { scheduleServiceRegeneration } from "./lib/dhcp-dns-regeneration.ts";
 
 const log = logger("main");
 
@@ -33,7 +34,14 @@ async function main(): Promise<void> {
 
   const { app, services } = createApp({ config, db, hardware: systemHardware });
   const journal = new JournalWorker(services);
+  const regenerate = () => {
+    scheduleServiceRegeneration(services, "journal task from a peer controller");
+    return Promise.resolve();
+  };
+  journal.register("regenerate_dhcp", regenerate);
+  journal.register("regenerate_dns", regenerate);
   journal.start();
+  scheduleServiceRegeneration(services, "daemon start");
   if (config.ha.enabled) await services.ha.start();
   const server = serve({ fetch: app.fetch, hostname: config.api.listenHost, port: config.api.listenPort }, (info) => {
     log.info("Listening on {address}:{port}", { address: info.address, port: info.port });

@@ -5,6 +5,7 @@ import { describeError, logger } from "./log.ts";
 import type { RouteHandler } from "./route.ts";
 import { manifest, type RouteEntry } from "./routes.gen.ts";
 import { createServices, type ServiceOptions, type Services } from "./services.ts";
+import { notifyConfigurationChange } from "./config-changes.ts";
 
 /** HTTP methods a route file may export, in the order they are registered. */
 export const HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
@@ -35,6 +36,7 @@ export function createApp(options: ServiceOptions): { app: Hono<AppEnv>; service
   app.use(async (c, next) => {
     const started = performance.now();
     await next();
+    notifyConfigurationChange(services, c.req.method, c.get("route"), c.res.status);
     httpLog.info("{method} {route} {status}", {
       method: c.req.method,
       route: c.get("route") ?? "(no route)",
