@@ -43,34 +43,67 @@ async function main(): Promise<void> {
   journal.start();
   scheduleServiceRegeneration(services, "daemon start");
   if (config.ha.enabled) await services.ha.start();
-  const server = serve({ fetch: app.fetch, hostname: config.api.listenHost, port: config.api.listenPort }, (info) => {
-    log.info("Listening on {address}:{port}", { address: info.address, port: info.port });
-  });
-  server.on("error", async (error) => {
-    log.fatal("Cannot listen on {host}:{port}: {error}", { host: config.api.listenHost, port: config.api.listenPort, error: error.message });
-    db.close();
-    await stopLogging();
-    process.exit(1);
-  });
+  const listener = await listen(app.fetch, config.api.listenHost, config.api.listenPort);
 
   let stopping = false;
-  const stop = (signal: string) => {
+  const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info("Received {signal}: finishing requests in flight", { signal });
-    server.close(async () => {
-      await journal.stop();
-      await services.ha.stop();
-      db.close();
-      log.info("Stopped");
-      await stopLogging();
-      process.exit(0);
-    });
-    // Keep-alive connections would hold close() open; idle ones are closed now.
-    (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+    await listener.close();
+    await journal.stop();
+    await services.ha.stop();
+    db.close();
+    log.info("Stopped");
+    await stopLogging();
+    process.exit(0);
   };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+/** Deno's own HTTP server, used when the daemon runs on Deno. */
+interface DenoRuntime {
+  serve(
+    options: { hostname: string; port: number; onListen(address: { hostname: string; port: number }): void },
+    handler: (request: Request, info: unknown) => Response | Promise<Response>,
+  ): { shutdown(): Promise<void>; finished: Promise<void> };
+}
+
+/**
+ * Starts the HTTP listener: Deno.serve on Deno, @hono/node-server on Node. `close` stops
+ * accepting connections and resolves once the requests in flight are answered.
+ */
+async function listen(
+  fetch: (request: Request, env?: unknown) => Response | Promise<Response>,
+  hostname: string,
+  port: number,
+): Promise<{ close(): Promise<void> }> {
+  const deno = (globalThis as { Deno?: DenoRuntime }).Deno;
+  const announce = (address: string, boundPort: number) => log.info("Listening on {address}:{port}", { address, port: boundPort });
+  if (deno) {
+    try {
+      const server = deno.serve({ hostname, port, onListen: (address) => announce(address.hostname, address.port) }, (request, info) => fetch(request, info));
+      return { close: () => server.shutdown() };
+    } catch (error) {
+      throw new Error(`Cannot listen on ${hostname}:${port}: ${(error as Error).message}`);
+    }
+  }
+
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch, hostname, port }, (info) => {
+      announce(info.address, info.port);
+      resolve({
+        close: () =>
+          new Promise<void>((closed) => {
+            server.close(() => closed());
+            // Keep-alive connections would hold close() open; idle ones are closed now.
+            (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+          }),
+      });
+    });
+    server.on("error", (error) => reject(new Error(`Cannot listen on ${hostname}:${port}: ${error.message}`)));
+  });
 }
 
 main().catch(async (error) => {
