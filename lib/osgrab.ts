@@ -1,4 +1,5 @@
 import { mkdir, readdir } from "node:fs/promises";
+import { decodeBase64Text } from "./base64-text.ts";
 import { join } from "node:path";
 import { asc, eq } from "drizzle-orm";
 import { node, nodeGroup, osimage } from "./db/schema/index.ts";
@@ -21,10 +22,8 @@ export interface SyncOptions {
 /** Decodes a value luna2-cli sent base64-encoded; plain text comes back unchanged. */
 export function decodeMaybeBase64(value: string | null): string {
   if (!value) return "";
-  const trimmed = value.trim();
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed) || trimmed.length % 4 !== 0) return value;
-  const decoded = Buffer.from(trimmed, "base64").toString("utf8");
-  return /^[\x20-\x7e\t\r\n]*$/.test(decoded) && decoded.includes("/") ? decoded : value;
+  const decoded = decodeBase64Text(value);
+  return decoded !== null && decoded.includes("/") ? decoded : value;
 }
 
 /** Splits a list separated by commas, spaces or newlines. */

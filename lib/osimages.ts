@@ -1,3 +1,4 @@
+import { decodeBase64Text } from "./base64-text.ts";
 import { isAbsolute, join } from "node:path";
 import { and, asc, eq, inArray, isNull, or } from "drizzle-orm";
 import * as v from "valibot";
@@ -20,8 +21,7 @@ export const NO_TAG = "default";
 
 /**
  * Columns the single GET sends base64-encoded, because luna2-cli decodes them for its editor.
- * NOTE: POST stores these columns as sent. A client that sends them base64-encoded gets them
- * back encoded twice, because the GET does not guess whether a value is already base64.
+ * POST stores these columns as sent, base64 or plain; the GET encodes only plain values.
  */
 const BASE64_COLUMNS = ["grab_filesystems", "grab_exclude", "kerneloptions"] as const;
 
@@ -172,7 +172,8 @@ export async function getOsimage(db: Reader, name: string, imageDirectory: strin
   const view = toView(row, tags, imageDirectory);
   for (const column of BASE64_COLUMNS) {
     const value = view[column];
-    if (value !== null) view[column] = Buffer.from(value, "utf8").toString("base64");
+    // A value stored as luna2-cli sent it is base64 already; the original daemon sent those unchanged.
+    if (value !== null && decodeBase64Text(value) === null) view[column] = Buffer.from(value, "utf8").toString("base64");
   }
   if (tags.length > 0) view.assigned_tags = tags.map((tag) => tag.name).join(", ");
   return { [row.name]: view };

@@ -357,3 +357,21 @@ describe("osimage routes", () => {
 });
 
 
+
+describe("osimage fields luna2-cli sends base64-encoded", () => {
+  let t: TestApp;
+  before(async () => (t = await createTestApp()));
+  after(() => t.close());
+
+  test("a base64 value comes back as sent and a plain one encoded once", async () => {
+    const encoded = Buffer.from("console=ttyS0 quiet").toString("base64");
+    const post = await t.request("/config/osimage/compute-image", {
+      method: "POST",
+      json: { config: { osimage: { "compute-image": { kerneloptions: encoded, grab_filesystems: "/, /boot" } } } },
+    });
+    assert.equal(post.status, 204);
+    const view = (await (await t.request("/config/osimage/compute-image")).json()).config.osimage["compute-image"];
+    assert.equal(view.kerneloptions, encoded);
+    assert.equal(Buffer.from(view.grab_filesystems, "base64").toString(), "/, /boot");
+  });
+});
