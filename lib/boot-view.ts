@@ -5,7 +5,7 @@ import {
   bootProblem,
   databaseErrorCode,
   isLoopback,
-  loadBootMenuChoices,
+  loadBootMenuChoicesCached,
   loadNodeBoot,
   type NodeBootRecord,
   parseHostHeader,
@@ -24,7 +24,7 @@ import type { Services } from "./services.ts";
 export const FETCH_ATTEMPTS = 4;
 /** Seconds a boot script waits between two fetch attempts. */
 export const RETRY_DELAY_SECONDS = 3;
-/** Seconds the failed-boot script shows its message before it asks for the menu again. */
+/** Seconds the failed-boot script shows its message before it requests the menu again. */
 export const FAILED_MESSAGE_SECONDS = 5;
 /** Milliseconds the boot menu waits for a key before it looks the machine up by MAC address. */
 export const MENU_TIMEOUT_MS = 10_000;
@@ -103,12 +103,12 @@ export function buildBootDiskView(endpoint: ServerEndpoint): BootDiskView {
 
 /** View of templates/boot-failed.ipxe.eta. */
 export interface BootFailedView extends ScriptView {
-  /** Why the boot failed, made safe for `echo`. */
+  /** Reason the boot failed, made safe for `echo`. */
   message: string;
   delaySeconds: number;
 }
 
-/** Builds the view of the failed-boot script that shows `message` and asks for the menu again. */
+/** Builds the view of the failed-boot script that shows `message` and requests the menu again. */
 export function buildBootFailedView(endpoint: ServerEndpoint, message: string): BootFailedView {
   return { ...scriptView(endpoint), message: ipxeText(message), delaySeconds: FAILED_MESSAGE_SECONDS };
 }
@@ -123,7 +123,7 @@ export interface NodeBootView extends ScriptView {
   kernelArguments: string;
 }
 
-/** The address a node's kernel configures: `dhcp`, or `address/prefix`, IPv4 when it has one. */
+/** Returns the address a node's kernel configures: `dhcp`, or `address/prefix`, IPv4 when it has one. */
 export function kernelIpArgument(record: NodeBootRecord): string {
   if (record.dhcp) return "dhcp";
   if (record.ipaddress !== null) return `${record.ipaddress}/${record.prefix}`;
@@ -133,7 +133,7 @@ export function kernelIpArgument(record: NodeBootRecord): string {
 /**
  * Builds the view of a node's boot script. The `luna.*` kernel parameters tell the initramfs
  * who it is and where to call back: the install URL and a provision token that lets it fetch
- * the install script even when the controller sees it behind NAT. `record` must have passed
+ * the install script even when NAT hides its provisioning address from the controller. `record` must have passed
  * bootProblem, so the OS image, kernel and initrd are set.
  */
 export function buildNodeBootView(
@@ -179,7 +179,7 @@ export function shellQuote(value: string | number | null | undefined): string {
   return `'${String(value).replaceAll("'", `'\\''`)}'`;
 }
 
-/** What the install script needs beyond the boot record. */
+/** Values of the install script that the boot record does not contain. */
 export interface InstallExtras {
   prescript: string | null;
   partscript: string | null;
@@ -280,7 +280,7 @@ function describeFailure(error: unknown): { status: number; message: string } {
 }
 
 /**
- * The endpoint for a failed-boot script when the database cannot name the controller address:
+ * Returns the endpoint for a failed-boot script when the database cannot name the controller address:
  * the Host header the client used, else the local address of the connection, else the listen
  * address.
  */
@@ -302,7 +302,7 @@ function fallbackEndpoint(services: Services, request: BootRequest): ServerEndpo
 type EndpointResolver = (preloaded?: ControllerAddress[]) => Promise<ServerEndpoint>;
 
 /**
- * Answers a boot request with an iPXE script whatever happens. `produce` renders the script of
+ * Serves a boot request with an iPXE script whatever happens. `produce` renders the script of
  * a successful request; any error it throws becomes the failed-boot script, sent with the
  * error's status (404 nothing matches, 503 database unavailable), so a booting machine always
  * shows a reason and asks again.
@@ -338,7 +338,7 @@ async function serveBootScript(
 export function serveBootMenu(services: Services, request: BootRequest, variant: "full" | "short"): Promise<Response> {
   return serveBootScript(services, request, variant === "full" ? "/boot" : "/boot/short", async (endpoint) => {
     if (variant === "short") return { template: "boot-short.ipxe", view: buildBootShortView(await endpoint()), status: 200 };
-    const choices = await loadBootMenuChoices(services.db.orm, MENU_NODE_LIMIT + 1);
+    const choices = await loadBootMenuChoicesCached(services.db.orm, MENU_NODE_LIMIT + 1, services.clock.now());
     return { template: "boot-menu.ipxe", view: buildBootMenuView(await endpoint(), choices), status: 200 };
   });
 }

@@ -2,20 +2,19 @@ import { and, eq, gt, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import { alias } from "drizzle-orm/sqlite-core";
 import type { Config } from "./config.ts";
-import type { Orm, Transaction } from "./db/database.ts";
+import type { Orm } from "./db/database.ts";
 import { cluster, controller, ipAddress, job, network, node, nodeGroup, nodeInterface, osimage, osimageTag } from "./db/schema/index.ts";
 import { type DomainError, invalid, notFound, unavailable } from "./errors.ts";
 import { DEFAULT_PROVISION_INTERFACE, freeNodesQuery } from "./discovery.ts";
 import { cidrContains, ipFamily, parseCidr } from "./ip.ts";
 
-type Reader = Orm | Transaction;
 
 const MAC_ADDRESS = /^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/;
 
 /**
  * Parses a MAC address from a URL path segment into lower-case colon form. Accepts colons or
- * dashes in any case, and a segment that is still percent-encoded (`52%3A54%3A...`, as the iPXE
- * build of 2019 sends `${net0/mac}`) when the router passed it on undecoded.
+ * dashes in any case, and a segment that is still percent-encoded (`52%3A54%3A...`, as iPXE
+ * 1.0.0+git-20190125 from Debian's ipxe-qemu sends `${net0/mac}`) after the router decoded it once.
  */
 export function parseMacParameter(value: string): string {
   let text = value.trim().toLowerCase();
@@ -71,13 +70,13 @@ export function isLoopback(address: string | null): boolean {
   return address === "::1" || /^127\.\d+\.\d+\.\d+$/.test(address);
 }
 
-/** Where a boot request came from: what resolveServerEndpoint needs. */
+/** Origin of a boot request: the input of resolveServerEndpoint. */
 export interface BootRequest {
   connection: ConnectionAddresses;
   hostHeader: string | undefined;
 }
 
-/** Where a booting node reaches this daemon: the base URLs that every URL in a boot script starts with. */
+/** Base URLs under which a booting node reaches this daemon; every URL in a boot script starts with one. */
 export interface ServerEndpoint {
   /** Host part of the URLs: an address (IPv6 in brackets) or a host name. */
   host: string;
@@ -85,7 +84,7 @@ export interface ServerEndpoint {
   apiUrl: string;
   /** Base of file downloads, e.g. `http://10.141.255.254:7051/files`. */
   filesUrl: string;
-  /** How the host was chosen, for tests and logs. */
+  /** Rule that chose the host, for tests and logs. */
   source: "host-header" | "network" | "beacon" | "listen";
 }
 
@@ -412,16 +411,42 @@ export interface BootMenuChoices {
 }
 
 /** Loads the group and free node lists of the boot menu; the node list stops at `limit` names. */
-export async function loadBootMenuChoices(db: Reader, limit: number): Promise<BootMenuChoices> {
+export async function loadBootMenuChoices(db: Orm, limit: number): Promise<BootMenuChoices> {
   const groups = await db.select({ name: nodeGroup.name }).from(nodeGroup).where(sql`${nodeGroup.osimage_id} is not null`).orderBy(nodeGroup.name);
   const available = await freeNodesQuery(db).limit(limit);
   return { groups: groups.map((row) => row.name), availableNodes: available.map((row) => row.name) };
 }
 
 /**
+ * Milliseconds the boot menu reuses its group and free node lists. Every booting machine fetches
+ * the menu first, and with few free nodes the list query reads every node (about 4 ms at 10,000
+ * nodes, measured with scripts/bench-boot.ts), so a cluster that powers on at once would queue on it. A list a few seconds old is
+ * harmless: choosing a node from it goes through /boot/manual/hostname, which reads the database.
+ */
+export const MENU_CHOICES_CACHE_MS = 5000;
+
+const menuChoicesCache = new WeakMap<Orm, { loadedAt: number; limit: number; choices: Promise<BootMenuChoices> }>();
+
+/**
+ * Returns the boot menu lists, loading them at most once per MENU_CHOICES_CACHE_MS per database.
+ * Concurrent requests share one load; a failed load is not kept.
+ */
+export function loadBootMenuChoicesCached(db: Orm, limit: number, now: number): Promise<BootMenuChoices> {
+  const cached = menuChoicesCache.get(db);
+  if (cached && cached.limit === limit && now - cached.loadedAt < MENU_CHOICES_CACHE_MS && now >= cached.loadedAt) return cached.choices;
+  const choices = loadBootMenuChoices(db, limit);
+  const entry = { loadedAt: now, limit, choices };
+  menuChoicesCache.set(db, entry);
+  choices.catch(() => {
+    if (menuChoicesCache.get(db) === entry) menuChoicesCache.delete(db);
+  });
+  return choices;
+}
+
+/**
  * Returns why a node cannot net-boot now, as the error its boot request fails with, or null
- * when it can: a pack of its OS image pauses booting (503), and a missing OS image, kernel,
- * initrd or provisioning address leaves nothing to boot (404).
+ * when it can. A pack of its OS image pauses booting (503). A missing OS image, kernel, initrd
+ * or provisioning address leaves nothing to boot (404).
  */
 export function bootProblem(record: NodeBootRecord): DomainError | null {
   const image = record.osimage;
@@ -435,7 +460,7 @@ export function bootProblem(record: NodeBootRecord): DomainError | null {
   return null;
 }
 
-/** The code of the first libSQL error in the cause chain, e.g. `SQLITE_BUSY` or `CLIENT_CLOSED`; null when there is none. */
+/** Returns the code of the first libSQL error in the cause chain, e.g. `SQLITE_BUSY` or `CLIENT_CLOSED`, or null when there is none. */
 export function databaseErrorCode(error: unknown): string | null {
   for (let current = error; current instanceof Error; current = current.cause) {
     if (current.name === "LibsqlError") return String((current as Error & { code?: unknown }).code ?? "UNKNOWN");

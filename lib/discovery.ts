@@ -33,7 +33,7 @@ export function freeNodesQuery(db: Orm | Transaction, groupIds?: number[]) {
  */
 export type SwitchPortLocator = (mac: string) => Promise<number | null>;
 
-/** How a MAC address came to belong to a node. */
+/** Discovery step that gave a MAC address its node. */
 export type DiscoveryOutcome = "known" | "switchport" | "nextnode" | "ondemand" | "manual";
 
 /** The node a discovery settled on. */
@@ -131,8 +131,8 @@ async function createNodeForMac(tx: Transaction, group: { id: number; name: stri
 }
 
 /**
- * The group a node created on demand joins: the only group when there is one, otherwise the
- * group of the node with the highest name, whose name the new node continues.
+ * Returns the group a node created on demand joins: the only group when there is one, otherwise
+ * the group of the node with the highest name, whose name the new node continues.
  */
 async function defaultDiscoveryGroup(tx: Transaction): Promise<{ id: number; name: string } | null> {
   const groups = await tx.select({ id: nodeGroup.id, name: nodeGroup.name }).from(nodeGroup).limit(2);
@@ -148,11 +148,12 @@ async function defaultDiscoveryGroup(tx: Transaction): Promise<{ id: number; nam
 
 /**
  * Gives an unknown MAC address a node, or returns null when the cluster settings allow none.
- * Tries, in order: the switch port where the MAC was seen (when `locateSwitchPort` is given),
- * then with cluster `nextnode_discover` the first node by name whose provisioning interface has
- * no MAC address, then with `createnode_ondemand` as well a new node in the default group.
- * Claiming and storing happen in one write transaction that looks the MAC up again first, so
- * concurrent requests never claim the same node and a repeated request gets the same node.
+ * The first step is the node on the switch port where the MAC was seen, when `locateSwitchPort`
+ * is given. With cluster `nextnode_discover` the next is the first node by name whose
+ * provisioning interface has no MAC address. With `createnode_ondemand` as well, the last is a
+ * new node in the default group. Claiming and storing happen in one write transaction that looks
+ * the MAC up again first. So concurrent requests in this process never claim the same node, and
+ * a repeated request gets the same node.
  */
 export async function discoverNode(db: Database, mac: string, now: number, locateSwitchPort?: SwitchPortLocator): Promise<DiscoveredNode | null> {
   const portNodeId = locateSwitchPort ? await locateSwitchPort(mac) : null;
@@ -190,7 +191,7 @@ export async function discoverNode(db: Database, mac: string, now: number, locat
  * Hands a MAC address to a node of `groupName`, as an operator does from the boot menu. A node
  * of the group that already has the MAC keeps it. Otherwise the MAC leaves every other interface
  * and goes to the first node of the group, by name, whose provisioning interface has no MAC
- * address, or else to a new node of the group. Works whatever `nextnode_discover` says.
+ * address, or else to a new node of the group. Cluster `nextnode_discover` does not apply.
  */
 export async function claimGroupNode(db: Database, groupName: string, mac: string, now: number): Promise<DiscoveredNode> {
   return db.write(async (tx) => {

@@ -39,7 +39,10 @@ async function loadInstallExtras(db: Orm, nodeId: number) {
     .innerJoin(nodeGroup, eq(nodeGroup.id, node.group_id))
     .leftJoin(cluster, eq(cluster.id, 1))
     .where(eq(node.id, nodeId));
-  const pick = (own: string | null | undefined, inherited: string | null | undefined) => (own ? own : inherited ? inherited : null);
+  const pick = (own: string | null | undefined, inherited: string | null | undefined): string | null => {
+    if (own) return own;
+    return inherited || null;
+  };
   return {
     prescript: pick(row?.nodePrescript, row?.groupPrescript),
     partscript: pick(row?.nodePartscript, row?.groupPartscript),

@@ -43,7 +43,7 @@ function nodeName(index: number): string {
   return `bench${String(index).padStart(5, "0")}`;
 }
 
-/** The MAC of bench node `index`, as the wrk script below builds it. */
+/** Returns the MAC of bench node `index`, as the wrk script below builds it. */
 function macOf(index: number): string {
   const bytes = [(index >> 16) & 0xff, (index >> 8) & 0xff, index & 0xff];
   return `52:54:00:${bytes.map((byte) => byte.toString(16).padStart(2, "0")).join(":")}`;
@@ -135,10 +135,12 @@ async function startDaemon(configFile: string, port: number): Promise<ChildProce
  * wrk script that walks through the bench nodes, one per request, starting at a random node per
  * thread. wrk embeds LuaJIT (Lua 5.1), which has no bit operators, hence the arithmetic.
  */
-function wrkScript(kind: "mac" | "install", token: string): string {
+function wrkScript(kind: Route, token: string): string {
   const path = kind === "mac"
     ? `string.format("/boot/search/mac/52:54:00:%02x:%02x:%02x", math.floor(i / 65536) % 256, math.floor(i / 256) % 256, i % 256)`
-    : `string.format("/boot/install/bench%05d", i)`;
+    : kind === "install"
+      ? `string.format("/boot/install/bench%05d", i)`
+      : `"/boot"`;
   return [
     `local i = math.random(4, ${NODE_COUNT - 1})`,
     kind === "install" ? `wrk.headers["x-access-tokens"] = "${token}"` : "",
@@ -190,7 +192,9 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
-async function measure(kind: "mac" | "install", directory: string, port: number, token: string) {
+type Route = "mac" | "install" | "menu";
+
+async function measure(kind: Route, directory: string, port: number, token: string) {
   const scriptFile = join(directory, `${kind}.lua`);
   writeFileSync(scriptFile, wrkScript(kind, token));
   await runWrk(scriptFile, port, 3);
@@ -216,6 +220,7 @@ try {
   daemon = await startDaemon(configFile, port);
   const mac = await measure("mac", directory, port, adminToken);
   const install = await measure("install", directory, port, adminToken);
+  const menu = await measure("menu", directory, port, adminToken);
   const loadAfter = loadavg()[0];
 
   const runsText = (result: Awaited<ReturnType<typeof measure>>) =>
@@ -236,6 +241,7 @@ try {
     "|---|---|---|---|---|---|",
     `| GET /boot/search/mac/{mac}, known MACs | ${Math.round(mac.rps)} | ${mac.p50.toFixed(1)} ms | ${mac.p99.toFixed(1)} ms | >= 5,000/s, p99 < 20 ms | ${runsText(mac)} |`,
     `| GET /boot/install/{node}, admin token | ${Math.round(install.rps)} | ${install.p50.toFixed(1)} ms | ${install.p99.toFixed(1)} ms | >= 1,000/s | ${runsText(install)} |`,
+    `| GET /boot, menu lists reused for 5 s (every node has a MAC, so a reload scans all nodes) | ${Math.round(menu.rps)} | ${menu.p50.toFixed(1)} ms | ${menu.p99.toFixed(1)} ms | none | ${runsText(menu)} |`,
     "",
     "What one request costs:",
     "- /boot/search/mac: one query for the controller addresses with their networks, one joined query for",

@@ -9,7 +9,7 @@ const KERNEL = "compute-image-1-vmlinuz-6.1";
 const INITRD = "compute-image-1-initramfs-6.1";
 const ARCHIVE = "compute-image-1.tar.zst";
 
-/** The connection of a request as @hono/node-server passes it in `c.env`. */
+/** Builds the `c.env` that @hono/node-server passes with a request from `remote` to `local`. */
 function socketEnv(remote: string | null, local: string | null = "10.141.255.254") {
   return { incoming: { socket: { remoteAddress: remote ?? undefined, localAddress: local ?? undefined } } };
 }
@@ -155,6 +155,9 @@ describe("GET /boot, /boot/short and /boot/disk", () => {
         await tx.insert(nodeInterface).values({ node_id: created.id, interface: "BOOTIF" });
       }
     });
+    const cached = await (await boot(t, "/boot")).text();
+    assert.doesNotMatch(cached, /bulk100/, "the menu lists are reused for 5 s");
+    t.clock.advance(5000);
     const script = await (await boot(t, "/boot")).text();
     assert.equal(script.split("\n").filter((line) => /^item (bulk|node)\d+ /.test(line)).length, 100);
     assert.match(script, /^item --gap Only the first 100 nodes are listed/m);
@@ -202,7 +205,8 @@ describe("GET /boot/search/mac/{mac} for a known MAC address", () => {
     const claims = decodeJwt(kernelParameter(script, "luna.token")!);
     assert.equal(claims.node, "node002");
     assert.equal(claims.scope, "provision");
-    assert.ok(typeof claims.exp === "number" && claims.exp > t.clock.now() / 1000);
+    assert.equal(typeof claims.exp, "number");
+    assert.ok(claims.exp! > t.clock.now() / 1000);
     assert.match(script, /^imgexec kernel \|\| goto failed$/m);
     assert.match(script, /^iseq \$\{luna-tries\} xxxx && goto failed \|\| set luna-tries \$\{luna-tries\}x$/m);
   });

@@ -224,7 +224,7 @@ describe("install script run against a real listener", () => {
   });
 });
 
-/** Sends a GET from a chosen loopback source address, so the daemon sees that client address. */
+/** Sends a GET from a chosen loopback source address, which the daemon reads as the client address. */
 function getFrom(localAddress: string, url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const outgoing = httpRequest(url, { localAddress, timeout: 10_000 }, (incoming) => {
