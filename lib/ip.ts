@@ -26,8 +26,13 @@ export function canonicalIp(text: string): string | null {
   return ipaddr.parse(text).toString();
 }
 
+/** A canonical dotted quad, which is how IPv4 addresses are stored; the fast path of ipToBigInt. */
+const DOTTED_QUAD = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
 /** Converts an address to an integer, for arithmetic and ordering. */
 export function ipToBigInt(text: string): bigint {
+  const quad = DOTTED_QUAD.exec(text);
+  if (quad) return BigInt(((Number(quad[1]) << 24) >>> 0) + (Number(quad[2]) << 16) + (Number(quad[3]) << 8) + Number(quad[4]));
   const bytes = ipaddr.parse(text).toByteArray();
   let value = 0n;
   for (const byte of bytes) value = (value << 8n) | BigInt(byte);

@@ -1,4 +1,4 @@
-import { and, eq, gt, or } from "drizzle-orm";
+import { and, eq, gt, isNotNull, or, sql } from "drizzle-orm";
 import type { Orm, Transaction } from "./db/database.ts";
 import { controller, ipAddress, network, node, nodeInterface, otherDevice, reservedIpAddress, switchDevice } from "./db/schema/index.ts";
 import { bigIntToIp, type Cidr, hostBounds, type IpFamily, ipToBigInt, parseCidr } from "./ip.ts";
@@ -29,14 +29,19 @@ export function dhcpRange(row: NetworkRow, family: IpFamily): { first: bigint; l
  */
 export async function occupiedAddresses(db: Reader, row: NetworkRow, family: IpFamily, now: number): Promise<Set<bigint>> {
   const column = family === 4 ? ipAddress.ipaddress : ipAddress.ipaddress_ipv6;
-  const held = await db.select({ address: column }).from(ipAddress).where(eq(ipAddress.network_id, row.id));
-  const reserved = await db
-    .select({ address: reservedIpAddress.ipaddress })
+  // One JSON text per query instead of one row object per address: at 10,000 addresses this
+  // is the difference between milliseconds and hundreds of milliseconds.
+  const [held] = await db
+    .select({ addresses: sql<string>`json_group_array(${column})` })
+    .from(ipAddress)
+    .where(and(eq(ipAddress.network_id, row.id), isNotNull(column)));
+  const [reserved] = await db
+    .select({ addresses: sql<string>`json_group_array(${reservedIpAddress.ipaddress})` })
     .from(reservedIpAddress)
     .where(and(eq(reservedIpAddress.network_id, row.id), gt(reservedIpAddress.expires_at, now)));
   const occupied = new Set<bigint>();
-  for (const { address } of [...held, ...reserved]) {
-    if (address && address.includes(":") === (family === 6)) occupied.add(ipToBigInt(address));
+  for (const address of [...JSON.parse(held.addresses) as string[], ...JSON.parse(reserved.addresses) as string[]]) {
+    if (address.includes(":") === (family === 6)) occupied.add(ipToBigInt(address));
   }
   const gateway = family === 4 ? row.gateway : row.gateway_ipv6;
   if (gateway) occupied.add(ipToBigInt(gateway));
