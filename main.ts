@@ -58,6 +58,8 @@ async function main(): Promise<void> {
     await stopLogging();
     process.exit(0);
   };
+  // A failure in background work must not stop a controller that nodes boot from.
+  process.on("unhandledRejection", (reason) => log.error("Unhandled failure in background work: {error}", { error: describeError(reason) }));
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
 }

@@ -224,10 +224,15 @@ export class JournalWorker {
         const reason = error instanceof Error ? error.message : String(error);
         log.error("Journal task {id} {task} failed: {error}", { id: entry.id, task: entry.task, error: describeError(error) });
         const tries = entry.tries + 1;
-        await db.write((tx) =>
-          tries >= MAX_TRIES ? tx.delete(journal).where(eq(journal.id, entry.id)) : tx.update(journal).set({ tries }).where(eq(journal.id, entry.id))).catch(() => undefined);
-        const { requestId } = await createJob(db, clock, { kind: "journal", object: `${config.ha.controllerName}:${entry.id}:${tries}`, params: entry });
-        await setJobState(db, clock, requestId, "failed", `journal task ${entry.id} ${entry.task} failed (try ${tries} of ${MAX_TRIES}): ${reason}`, 500);
+        try {
+          await db.write((tx) =>
+            tries >= MAX_TRIES ? tx.delete(journal).where(eq(journal.id, entry.id)) : tx.update(journal).set({ tries }).where(eq(journal.id, entry.id)));
+          const { requestId } = await createJob(db, clock, { kind: "journal", object: `${config.ha.controllerName}:${entry.id}:${tries}`, params: entry });
+          await setJobState(db, clock, requestId, "failed", `journal task ${entry.id} ${entry.task} failed (try ${tries} of ${MAX_TRIES}): ${reason}`, 500);
+        } catch (recordError) {
+          // Without a writable database (primary down) the failure can only be logged.
+          log.error("Cannot record the failure of journal task {id}: {error}", { id: entry.id, error: describeError(recordError) });
+        }
         // Later tasks may depend on this one, so the journal stops here until the next drain.
         return;
       }
