@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
-import { freePort, ROOT } from "./processes.ts";
+import { freePort, ON_DENO, ROOT } from "./processes.ts";
 import type { TestApp } from "./helpers.ts";
 
 /** Where a guest reaches the daemon: QEMU forwards this guest address to 127.0.0.1 on the host. */
@@ -67,10 +67,19 @@ export interface ListeningDaemon {
   close(): Promise<void>;
 }
 
+/** Deno's own HTTP server, which main.ts uses when the daemon runs on Deno. */
+interface DenoServe {
+  serve(
+    options: { hostname: string; port: number; onListen(address: unknown): void },
+    handler: (request: Request, info: unknown) => Promise<Response>,
+  ): { shutdown(): Promise<void> };
+}
+
 /**
- * Serves `t.app` on a free port of 127.0.0.1 with @hono/node-server, as main.ts does, and
- * records each request with its status. The recording wraps `fetch`, so the app still receives
- * the socket in its env, where the guest's connections come from 127.0.0.1.
+ * Serves `t.app` on a free port of 127.0.0.1 with the server main.ts uses (Deno.serve on Deno,
+ * @hono/node-server on Node) and records each request with its status. The recording wraps
+ * `fetch`, so the app still receives the connection info in its env, where the guest's
+ * connections come from 127.0.0.1.
  */
 export async function listenDaemon(t: TestApp): Promise<ListeningDaemon> {
   const port = await freePort();
@@ -88,6 +97,13 @@ export async function listenDaemon(t: TestApp): Promise<ListeningDaemon> {
     requests.push({ method: request.method, path, status: response.status, host: request.headers.get("host"), body, at: Math.round(performance.now() - started) });
     return response;
   };
+
+  if (ON_DENO) {
+    const deno = (globalThis as unknown as { Deno: DenoServe }).Deno;
+    // Deno.serve has bound the port when it returns. The empty onListen drops its default banner.
+    const server = deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, fetch);
+    return { port, requests, close: () => server.shutdown() };
+  }
 
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const listening = serve({ fetch, hostname: "127.0.0.1", port }, () => resolve(listening));
