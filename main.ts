@@ -26,6 +26,9 @@ async function main(): Promise<void> {
   log.info("Using configuration {file}", { file });
 
   ensureKeyFile(config.files.keyfile);
+  // libSQL's native replication code prints its own tracing lines to stdout; failures that
+  // matter reach this daemon's log as errors of the calls that hit them.
+  process.env.RUST_LOG ??= "off";
   const db = await openDatabase(config.database);
   db.controllerName = config.ha.controllerName;
   log.info("Opened database {url}", { url: redactUrl(config.database.url) });

@@ -1,5 +1,5 @@
 import { and, eq, lt, or } from "drizzle-orm";
-import type { Database } from "./db/database.ts";
+import { type Database, isReachable, redactUrl } from "./db/database.ts";
 import { controller, haLease } from "./db/schema/index.ts";
 import { unavailable } from "./errors.ts";
 import { describeError, logger } from "./log.ts";
@@ -112,33 +112,37 @@ export class HaAgent {
   async tick(): Promise<void> {
     const now = this.#services.clock.now();
     try {
-      await this.#syncReplica();
+      await this.#checkPrimary();
       const held = await acquireLease(this.#services.db, this.name, now, this.leaseMilliseconds);
       await registerController(this.#services.db, this.name, this.#services.config.ha.endpoint, now);
       if (held !== this.#master) log.info(held ? "Controller {name} became master" : "Controller {name} is no longer master", { name: this.name });
       this.#master = held;
       this.#lastError = null;
     } catch (error) {
+      this.#lastError = error instanceof Error ? error.message : String(error);
+      // An overruled master keeps its role without the primary: that is what overrule is for.
+      if (this.#overrule && this.#master) return;
       // Without a reachable primary the lease cannot be renewed; stop acting as master before
       // it lapses elsewhere, so two controllers never both run singleton work.
       if (this.#master) log.warning("Controller {name} gives up the master role: {error}", { name: this.name, error: describeError(error) });
       this.#master = false;
-      this.#lastError = error instanceof Error ? error.message : String(error);
     }
   }
 
-  /** Takes the lease now, even from another holder. Throws `unavailable` when the replica is not current and no overrule is set. */
+  /**
+   * Takes the lease now, even from another holder. Without a reachable primary this throws
+   * `unavailable`, unless an overrule is set: then this controller acts as master on its own.
+   */
   async takeover(): Promise<void> {
     try {
-      await this.#syncReplica();
+      await this.#checkPrimary();
+      await acquireLease(this.#services.db, this.name, this.#services.clock.now(), this.leaseMilliseconds, true);
     } catch (error) {
       if (!this.#overrule) {
-        throw unavailable(`Cannot take the master role: this controller's replica is not current (${(error as Error).message}); use /ha/overrule/_set to force it`, error);
+        throw unavailable(`Cannot take the master role: ${(error as Error).message}; use /ha/overrule/_set to force it`, error);
       }
-      log.warning("Controller {name} takes the master role without a current replica (overrule)", { name: this.name });
+      log.warning("Controller {name} takes the master role without the primary (overrule): {error}", { name: this.name, error: describeError(error) });
     }
-    const now = this.#services.clock.now();
-    await acquireLease(this.#services.db, this.name, now, this.leaseMilliseconds, true);
     this.#master = true;
     log.info("Controller {name} took the master role on request", { name: this.name });
   }
@@ -149,8 +153,13 @@ export class HaAgent {
     log.warning("Overrule set on controller {name}: it may take the master role without a current replica", { name: this.name });
   }
 
-  async #syncReplica(): Promise<void> {
-    const client = this.#services.db.client as { sync?: () => Promise<unknown> };
-    if (this.#services.config.database.syncUrl && typeof client.sync === "function") await client.sync();
+  /**
+   * Checks that the primary answers. The replica itself is kept current by libSQL's periodic
+   * sync; calling sync() here would block the event loop for the whole connect timeout while the
+   * primary is down, because the native call is synchronous.
+   */
+  async #checkPrimary(): Promise<void> {
+    const primary = this.#services.db.primaryUrl;
+    if (primary !== null && !(await isReachable(primary))) throw new Error(`the primary database ${redactUrl(primary)} cannot be reached`);
   }
 }

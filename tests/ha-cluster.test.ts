@@ -73,10 +73,19 @@ describe("three controllers on a replicated libSQL server", { timeout: 240_000 }
     controller.process = null;
   };
 
+  /** The last log lines of every controller, attached to failures so a CI log shows why. */
+  const diagnostics = () =>
+    controllers.map((controller) => `--- ${controller.name} (${controller.process ? "running" : "stopped"}):\n${(controller.process?.output() ?? "").split("\n").slice(-15).join("\n")}`).join("\n");
+
   const call = async (controller: Controller, path: string, init: RequestInit = {}) => {
     const headers = new Headers(init.headers);
     headers.set("x-access-tokens", controller.token);
-    const response = await fetch(`http://127.0.0.1:${controller.port}${path}`, { ...init, headers, signal: AbortSignal.timeout(10000) });
+    let response: Response;
+    try {
+      response = await fetch(`http://127.0.0.1:${controller.port}${path}`, { ...init, headers, signal: AbortSignal.timeout(10000) });
+    } catch (error) {
+      throw new Error(`${init.method ?? "GET"} ${path} on ${controller.name} failed: ${error}\n${diagnostics()}`);
+    }
     const text = await response.text();
     return { status: response.status, body: text ? JSON.parse(text) : null };
   };
@@ -180,6 +189,7 @@ describe("three controllers on a replicated libSQL server", { timeout: 240_000 }
   });
 
   test("without the primary, reads go on, writes answer 503, and work again after it returns", async () => {
+    const [masterBeforeOutage] = await masters();
     await stopPrimary();
     for (const controller of controllers) {
       const read = await call(controller, "/config/node/ha-node1");
@@ -188,6 +198,13 @@ describe("three controllers on a replicated libSQL server", { timeout: 240_000 }
       assert.equal(write.status, 503, `write on ${controller.name} while the primary is down`);
       assert.match(write.body.message, /primary database .* cannot be reached/);
     }
+
+    // Disaster recovery: without the primary no controller can take the lease, unless overruled.
+    const standby = controllers.find((controller) => controller.name !== (masterBeforeOutage ?? ""))!;
+    assert.equal((await call(standby, "/ha/master/_set")).status, 503);
+    assert.equal((await call(standby, "/ha/overrule/_set")).status, 204);
+    assert.equal((await call(standby, "/ha/master/_set")).status, 200);
+    assert.equal((await call(standby, "/ha/master")).status, 200);
 
     await startPrimary();
     await eventually("writes to work again", 15000, async () => ((await createNode(controllers[0], "ha-after-outage")).status === 201 ? true : undefined));

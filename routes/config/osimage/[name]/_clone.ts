@@ -4,7 +4,8 @@ import { configEnvelope, unwrapEnvelope } from "../../../../lib/envelope.ts";
 import { notFound } from "../../../../lib/errors.ts";
 import { flag, LOOSE_NAME, name } from "../../../../lib/fields.ts";
 import { cloneOsimage, OSIMAGE_NAME_MAX, osimageFieldEntries } from "../../../../lib/osimages.ts";
-import { handler, message } from "../../../../lib/route.ts";
+import { startImageCopy } from "../../../../lib/osimage-copy.ts";
+import { handler, json, message } from "../../../../lib/route.ts";
 
 const CloneBody = configEnvelope(
   "osimage",
@@ -20,17 +21,20 @@ const CloneBody = configEnvelope(
 export const POST = handler(
   {
     auth: "admin",
-    summary: "Clone an OS image to newosimage; nocopy copies the object only",
+    summary: "Clone an OS image to newosimage and copy its directory as a job (packed unless bare); nocopy copies the record only",
     body: CloneBody,
-    responses: { 201: "cloned", 400: "invalid value", 404: "unknown OS image or newosimage missing", 409: "new name already exists" },
+    responses: { 200: "record cloned, copy job queued with request_id", 201: "record cloned (nocopy)", 400: "invalid value", 404: "unknown OS image or newosimage missing", 409: "new name already exists" },
   },
   async ({ services, params, body }) => {
-    const { name: sentName, newosimage, nocopy: _nocopy, bare: _bare, ...fields } = unwrapEnvelope(body, "osimage", params.name);
+    const { name: sentName, newosimage, nocopy, bare, ...fields } = unwrapEnvelope(body, "osimage", params.name);
     requireSameName(sentName, params.name, "newosimage");
     // The API specification answers a missing newosimage with 404, not 400.
     if (newosimage === undefined) throw notFound("Invalid request: newosimage is missing: send the name of the new OS image");
     await cloneOsimage(services.db, params.name, newosimage, fields);
-    // TODO: without nocopy, queueing the job that copies the image directory (and packs unless bare) belongs to the operations work.
-    return message(`OS image ${params.name} cloned as ${newosimage}`, 201);
+    if (nocopy) return message(`OS image ${params.name} cloned as ${newosimage}`, 201);
+
+    // luna2-cli expects 200 with a request_id when the directory is copied, as the original answers.
+    const { requestId } = await startImageCopy(services, params.name, newosimage, bare === true);
+    return json({ message: `osimage clone for ${newosimage} queued`, request_id: requestId });
   },
 );
