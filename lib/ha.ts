@@ -23,8 +23,9 @@ export async function readLease(db: Database): Promise<LeaseState> {
 }
 
 /**
- * Takes or renews the master lease for `name` in one atomic update: it succeeds when `name`
- * holds the lease, or it has lapsed, or `force` is set. Returns true when `name` holds it now.
+ * Takes or renews the master lease for `name` in one atomic update. It succeeds when `name`
+ * already has the lease, when the lease has lapsed, or when `force` is set. Returns true when
+ * `name` has the lease afterwards.
  */
 export async function acquireLease(db: Database, name: string, now: number, leaseMilliseconds: number, force = false): Promise<boolean> {
   return db.write(async (tx) => {
@@ -55,7 +56,7 @@ export async function registerController(db: Database, name: string, endpoint: s
 
 /**
  * Keeps this controller's master lease and heartbeat: every third of the lease time it renews
- * the lease (or takes it when it lapsed) and records whether it is master. Singleton work asks
+ * the lease (or takes it when it lapsed) and records whether it is master. Singleton work checks
  * `isMaster()` before it runs.
  */
 export class HaAgent {
@@ -154,7 +155,7 @@ export class HaAgent {
   }
 
   /**
-   * Checks that the primary answers. The replica itself is kept current by libSQL's periodic
+   * Checks that the primary responds. The replica itself is kept current by libSQL's periodic
    * sync; calling sync() here would block the event loop for the whole connect timeout while the
    * primary is down, because the native call is synchronous.
    */

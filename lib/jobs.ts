@@ -13,7 +13,7 @@ const MAX_MESSAGE_CHARS = 4096;
 
 export type JobState = "queued" | "running" | "done" | "failed";
 
-/** What to start: an operation `kind` on `object`, with JSON `params`. */
+/** Request for a job: an operation `kind` on `object`, with JSON `params`. */
 export interface JobRequest {
   kind: string;
   object: string;

@@ -135,7 +135,7 @@ async function fetchFiles(services: Services, payload: { source: string; files: 
     });
     if (!response.ok || !response.body) {
       await response.body?.cancel();
-      throw new Error(`GET ${file.name} from controller "${payload.source}" answered ${response.status}`);
+      throw new Error(`GET ${file.name} from controller "${payload.source}" failed with status ${response.status}`);
     }
     const hash = createHash("sha256");
     let size = 0;

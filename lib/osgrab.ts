@@ -31,7 +31,7 @@ export function splitList(value: string): string[] {
   return value.split(/[\s,]+/).filter((item) => item !== "");
 }
 
-/** The ssh command rsync runs, with options from [SSH]; rsync splits it on spaces itself, no shell is involved. */
+/** Builds the ssh command rsync runs, with options from [SSH]. rsync splits it on spaces itself, without a shell. */
 export function sshCommand(services: Services): string {
   const { ssh } = services.config;
   const parts = ["ssh", "-o", "BatchMode=yes", "-o", `ConnectTimeout=${ssh.connectTimeoutSeconds}`, "-l", ssh.user];

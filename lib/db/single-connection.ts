@@ -2,7 +2,7 @@ import type { Client, Transaction as ClientTransaction } from "@libsql/client";
 
 /**
  * Wraps a libSQL client that has a single connection (an embedded replica or an in-memory
- * database). Such a client rejects every statement while a transaction holds its connection,
+ * database). Such a client rejects every statement while a transaction uses its connection,
  * so here statements wait until the open transaction ends, and transactions run one at a time.
  */
 export function gateSingleConnection(client: Client): Client {
