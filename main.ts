@@ -10,6 +10,7 @@ import { ensureKeyFile } from "./lib/secrets.ts";
 import { failInterruptedJobs } from "./lib/jobs.ts";
 import { JournalWorker } from "./lib/journal.ts";
 import { scheduleServiceRegeneration } from "./lib/dhcp-dns-regeneration.ts";
+import { regenerateDhcp } from "./lib/dhcp-service.ts";
 
 const log = logger("main");
 
@@ -45,6 +46,10 @@ async function main(): Promise<void> {
   journal.register("regenerate_dns", regenerate);
   journal.start();
   scheduleServiceRegeneration(services, "daemon start");
+  // A new master starts serving DHCP with the current configuration.
+  services.ha.onRoleChange((master) => {
+    if (master) void regenerateDhcp(services, { mode: "always" }).catch((error) => log.error("Cannot start DHCP as the new master: {error}", { error: describeError(error) }));
+  });
   if (config.ha.enabled) await services.ha.start();
   const listener = await listen(app.fetch, config.api.listenHost, config.api.listenPort);
 

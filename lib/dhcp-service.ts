@@ -2,6 +2,7 @@ import { buildDhcpModel, renderIscDhcpConfig, renderKeaConfig } from "./dhcp.ts"
 import { readAddressBook } from "./dhcp-dns-hosts.ts";
 import { logger } from "./log.ts";
 import { Mutex } from "./mutex.ts";
+import { runsSingletonWork } from "./services.ts";
 import { CHECK_TIMEOUT_MS, installCheckedFiles, locateProgram, logNewProblems, requestServiceReload } from "./service-control.ts";
 import type { Services } from "./services.ts";
 
@@ -67,6 +68,11 @@ export async function regenerateDhcp(services: Services, options: RegenerationOp
 
   if (outcome.installed.length === 0) return { ...outcome, reloaded: false };
   const unit = services.config.services.dhcp;
+  if (!runsSingletonWork(services)) {
+    // Two controllers answering DHCP would hand out conflicting leases: only the master serves it.
+    await report(`${unit} is reloaded by the master controller only`);
+    return { ...outcome, reloaded: false };
+  }
   const reload = await requestServiceReload(services, unit);
   await report(reload.waitedMs > 0 ? `reloaded ${unit} after the cool-down` : `reloaded ${unit}`);
   return { ...outcome, reloaded: true };

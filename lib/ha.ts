@@ -65,6 +65,7 @@ export class HaAgent {
   #overrule = false;
   #timer: ReturnType<typeof setInterval> | null = null;
   #lastError: string | null = null;
+  readonly #listeners: ((master: boolean) => void)[] = [];
 
   constructor(services: Services) {
     this.#services = services;
@@ -80,6 +81,17 @@ export class HaAgent {
 
   isMaster(): boolean {
     return this.#master;
+  }
+
+  /** Calls `listener` whenever this controller gains or loses the master role. */
+  onRoleChange(listener: (master: boolean) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  #setMaster(master: boolean): void {
+    if (master === this.#master) return;
+    this.#master = master;
+    for (const listener of this.#listeners) listener(master);
   }
 
   /** True after /ha/overrule/_set: this controller may take the lease without a current replica. */
@@ -106,7 +118,7 @@ export class HaAgent {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
     if (this.#master) await releaseLease(this.#services.db, this.name).catch(() => undefined);
-    this.#master = false;
+    this.#setMaster(false);
   }
 
   /** Renews or takes the lease once and records the outcome. */
@@ -117,7 +129,7 @@ export class HaAgent {
       const held = await acquireLease(this.#services.db, this.name, now, this.leaseMilliseconds);
       await registerController(this.#services.db, this.name, this.#services.config.ha.endpoint, now);
       if (held !== this.#master) log.info(held ? "Controller {name} became master" : "Controller {name} is no longer master", { name: this.name });
-      this.#master = held;
+      this.#setMaster(held);
       this.#lastError = null;
     } catch (error) {
       this.#lastError = error instanceof Error ? error.message : String(error);
@@ -126,7 +138,7 @@ export class HaAgent {
       // Without a reachable primary the lease cannot be renewed; stop acting as master before
       // it lapses elsewhere, so two controllers never both run singleton work.
       if (this.#master) log.warning("Controller {name} gives up the master role: {error}", { name: this.name, error: describeError(error) });
-      this.#master = false;
+      this.#setMaster(false);
     }
   }
 
@@ -144,7 +156,7 @@ export class HaAgent {
       }
       log.warning("Controller {name} takes the master role without the primary (overrule): {error}", { name: this.name, error: describeError(error) });
     }
-    this.#master = true;
+    this.#setMaster(true);
     log.info("Controller {name} took the master role on request", { name: this.name });
   }
 

@@ -6,6 +6,7 @@ import { after, before, describe, test } from "node:test";
 import { serve } from "@hono/node-server";
 import { eq } from "drizzle-orm";
 import { controller, haLease } from "../lib/db/schema/index.ts";
+import { regenerateDhcp } from "../lib/dhcp-service.ts";
 import { acquireLease } from "../lib/ha.ts";
 import { fileDigest, JournalWorker } from "../lib/journal.ts";
 import { createTestApp, type TestApp } from "./helpers.ts";
@@ -72,6 +73,23 @@ describe("master lease and journal on a shared libSQL server", () => {
     assert.equal((await two.request("/ha/master")).status, 404);
     const state = await (await two.request("/ha/state")).json();
     assert.equal(state.ha.lease_holder, "c1");
+  });
+
+  test("a role change reaches the listeners once", async () => {
+    const changes: boolean[] = [];
+    two.services.ha.onRoleChange((master) => changes.push(master));
+    assert.equal((await two.request("/ha/master/_set")).status, 200);
+    assert.equal((await two.request("/ha/master/_set")).status, 200);
+    assert.equal((await one.request("/ha/master/_set")).status, 200);
+    await two.services.ha.tick();
+    assert.deepEqual(changes, [true, false]);
+  });
+
+  test("DHCP is reloaded by the master only", async () => {
+    const before = two.hardware.calls.length;
+    const result = await regenerateDhcp(two.services, { mode: "always" });
+    assert.equal(result.reloaded, false);
+    assert.ok(!two.hardware.calls.slice(before).some((spec) => spec.args.includes("reload")), "a controller that is not master reloaded DHCP");
   });
 
   test("overrule answers 204 and is shown in the state", async () => {
