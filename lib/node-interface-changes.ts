@@ -45,7 +45,8 @@ export const InterfaceEntry = v.strictObject({
   ipaddress: v.optional(ipOrEmpty),
   macaddress: v.optional(macAddressOrEmpty),
   mtu: v.optional(integer(68, 65535)),
-  vlanid: v.optional(integer(0, 4095)),
+  // 0 and 4095 are reserved by IEEE 802.1Q; group interfaces use the same range.
+  vlanid: v.optional(integer(1, 4094)),
   vlan_parent: v.optional(interfaceNameOrEmpty),
   bond_mode: v.optional(v.union([v.literal(""), v.picklist(BOND_MODES)], (issue) => `bond_mode "${issue.input}" is not one of ${BOND_MODES.join(", ")}`)),
   bond_slaves: v.optional(v.string()),
@@ -97,6 +98,9 @@ function mergeSettings(label: string, current: Settings | null, change: Interfac
     if (slaves.length < 2) throw invalid(`Invalid request: ${label}: bond_slaves "${merged.bond_slaves}" must name at least two interfaces`);
     if (new Set(slaves).size !== slaves.length) throw invalid(`Invalid request: ${label}: bond_slaves "${merged.bond_slaves}" names an interface twice`);
     merged.bond_slaves = slaves.join(",");
+  }
+  if (merged.vlan_parent !== null && merged.mtu !== null) {
+    throw invalid(`Invalid request: mtu of ${label} is not allowed with vlan_parent: a VLAN interface takes the MTU of its parent`);
   }
   if (merged.bond_mode !== null && merged.vlan_parent !== null) {
     throw invalid(`Invalid request: ${label}: an interface cannot have both bond_mode and vlan_parent`);

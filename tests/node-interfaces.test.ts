@@ -98,12 +98,12 @@ describe("POST /config/node/{name}/interfaces", () => {
 
   test("stores VLAN and bond settings", async () => {
     const response = await postInterfaces(t, "node002", [
-      { interface: "vlan100", network: "ib", vlanid: 100, vlan_parent: "BOOTIF", mtu: "1500" },
+      { interface: "vlan100", network: "ib", vlanid: 100, vlan_parent: "BOOTIF" },
       { interface: "bond0", network: "ib", bond_mode: "802.3ad", bond_slaves: "eth0, eth1" },
     ]);
     assert.equal(response.status, 204);
     const vlan = (await storedInterface(t, "node002", "vlan100")).item;
-    assert.deepEqual([vlan.vlanid, vlan.vlan_parent, vlan.mtu], ["100", "BOOTIF", "1500"]);
+    assert.deepEqual([vlan.vlanid, vlan.vlan_parent], ["100", "BOOTIF"]);
     const bond = (await storedInterface(t, "node002", "bond0")).item;
     assert.deepEqual([bond.bond_mode, bond.bond_slaves], ["802.3ad", "eth0,eth1"]);
     assert.equal((await postInterfaces(t, "node002", [{ interface: "vlan100", vlanid: "" }])).status, 204);
@@ -119,7 +119,9 @@ describe("POST /config/node/{name}/interfaces", () => {
     { title: "entry without changes", node: "node003", entries: [{ interface: "BOOTIF" }], status: 400, pattern: /send at least one of/ },
     { title: "mtu too small", node: "node003", entries: [{ interface: "BOOTIF", mtu: 67 }], status: 400, pattern: /mtu.*68 to 65535/ },
     { title: "mtu too large", node: "node003", entries: [{ interface: "BOOTIF", mtu: "65536" }], status: 400, pattern: /mtu.*68 to 65535/ },
-    { title: "vlanid too large", node: "node003", entries: [{ interface: "BOOTIF", vlanid: 4096 }], status: 400, pattern: /vlanid.*0 to 4095/ },
+    { title: "vlanid too large", node: "node003", entries: [{ interface: "BOOTIF", vlanid: 4095 }], status: 400, pattern: /vlanid.*1 to 4094/ },
+    { title: "vlanid zero", node: "node003", entries: [{ interface: "BOOTIF", vlanid: 0 }], status: 400, pattern: /vlanid.*1 to 4094/ },
+    { title: "mtu on a VLAN interface", node: "node003", entries: [{ interface: "vlan7", network: "ib", vlanid: 7, vlan_parent: "BOOTIF", mtu: 1500 }], status: 400, pattern: /mtu of .* is not allowed with vlan_parent/ },
     { title: "vlan_parent without vlanid", node: "node003", entries: [{ interface: "BOOTIF", vlan_parent: "eth0" }], status: 400, pattern: /vlan_parent "eth0" needs a vlanid/ },
     { title: "unknown bond mode", node: "node003", entries: [{ interface: "BOOTIF", bond_mode: "fastest" }], status: 400, pattern: /bond_mode "fastest" is not one of/ },
     { title: "bond slaves without mode", node: "node003", entries: [{ interface: "BOOTIF", bond_slaves: "eth0,eth1" }], status: 400, pattern: /needs a bond_mode/ },
