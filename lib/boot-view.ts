@@ -14,6 +14,7 @@ import {
   type ServerEndpoint,
 } from "./boot.ts";
 import { assignMacToNode, claimGroupNode, type DiscoveredNode, discoverNode } from "./discovery.ts";
+import { scheduleServiceRegeneration } from "./dhcp-dns-regeneration.ts";
 import { DomainError, invalid, notFound, statusFor } from "./errors.ts";
 import { LOOSE_NAME, nameProblem, STRICT_NAME } from "./fields.ts";
 import { logger } from "./log.ts";
@@ -362,6 +363,8 @@ async function nodeBootScript(services: Services, endpoint: EndpointResolver, re
 async function bootDiscovered(services: Services, endpoint: EndpointResolver, found: DiscoveredNode, mac: string, route: string): Promise<RenderedScript> {
   if (found.outcome !== "known") {
     bootLog.info("Gave MAC address {mac} to node {node} by {outcome} on {route}", { mac, node: found.name, outcome: found.outcome, route });
+    // DHCP hands out fixed addresses by MAC address, so its configuration changed.
+    scheduleServiceRegeneration(services, `MAC address ${mac} given to node ${found.name} on ${route}`);
   }
   const record = await loadNodeBoot(services.db.orm, { nodeId: found.nodeId });
   if (!record) throw notFound(`Node "${found.name}" does not exist any more`);

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import { and, eq } from "drizzle-orm";
 import { decodeJwt } from "jose";
+import { readFileSync } from "node:fs";
+import { flushServiceRegeneration } from "../lib/dhcp-dns-regeneration.ts";
 import { cluster, controller, ipAddress, job, network, node, nodeGroup, nodeInterface, osimage, osimageTag, switchDevice } from "../lib/db/schema/index.ts";
 import { createTestApp, type TestApp } from "./helpers.ts";
 
@@ -361,6 +363,13 @@ describe("GET /boot/search/mac/{mac} for an unknown MAC address", () => {
     const full = await boot(t, "/boot/search/mac/aa:bb:cc:dd:ee:15");
     assert.equal(full.status, 404, "no free node and no on-demand creation");
     assert.equal((await storedMacs(t)).size, 4);
+  });
+
+  test("discovery regenerates the DHCP configuration", async () => {
+    await setCluster(t, { nextnode_discover: true });
+    assert.equal((await boot(t, "/boot/search/mac/aa:bb:cc:dd:ee:61")).status, 200);
+    await flushServiceRegeneration(t.services);
+    assert.match(readFileSync(t.config.dhcp.configPath, "utf8"), /aa:bb:cc:dd:ee:61/);
   });
 
   test("repeated request gets the same node", async () => {
