@@ -8,13 +8,13 @@ import { type DomainError, invalid, notFound, unavailable } from "./errors.ts";
 import { DEFAULT_PROVISION_INTERFACE, freeNodesQuery } from "./discovery.ts";
 import { cidrContains, ipFamily, parseCidr } from "./ip.ts";
 
-
 const MAC_ADDRESS = /^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/;
 
 /**
  * Parses a MAC address from a URL path segment into lower-case colon form. Accepts colons or
- * dashes in any case, and a segment that is still percent-encoded (`52%3A54%3A...`, as iPXE
- * 1.0.0+git-20190125 from Debian's ipxe-qemu sends `${net0/mac}`) after the router decoded it once.
+ * dashes in any case. iPXE 1.0.0+git-20190125 (Debian's ipxe-qemu) sends `${net0/mac}`
+ * percent-encoded (`52%3A54%3A...`), which the router decodes; a segment that is still encoded
+ * after that, from a client that encoded it twice, is decoded here.
  */
 export function parseMacParameter(value: string): string {
   let text = value.trim().toLowerCase();
