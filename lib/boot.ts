@@ -47,9 +47,9 @@ function plainAddress(value: unknown): string | null {
 }
 
 /**
- * Reads the connection addresses from Hono's `c.env`. Under @hono/node-server (what main.ts
- * uses on Node and on Deno) `env.incoming.socket` is the Node socket. Under `Deno.serve`, `env`
- * is the handler info, whose `remoteAddr` has no local address. Tests pass either shape to
+ * Reads the connection addresses from Hono's `c.env`. Under @hono/node-server (main.ts on Node)
+ * `env.incoming.socket` is the Node socket. Under `Deno.serve` (main.ts on Deno) `env` is the
+ * handler info, whose `remoteAddr` has no local address. Tests pass either shape to
  * `app.request(path, init, env)`.
  */
 export function readConnectionAddresses(env: unknown): ConnectionAddresses {
@@ -198,7 +198,8 @@ function parseControllerAddresses(json: string | unknown[] | null): ControllerAd
  *    the host as 127.0.0.1 while the guest itself addressed the host as 10.0.2.2:PORT, and a
  *    loopback address would point the guest at itself.
  * 2. Otherwise the controller's address in the network that contains the local address of the
- *    connection, else in the network that contains the client's address.
+ *    connection (or the listen address when the runtime does not report the local address),
+ *    else in the network that contains the client's address.
  * 3. Otherwise the beacon controller's address, else the configured listen address.
  * `preloaded` saves the query when the caller already has the controller addresses.
  */
@@ -219,7 +220,10 @@ export async function resolveServerEndpoint(
 
   const rows = preloaded ?? await loadControllerAddresses(db);
 
-  for (const client of [connection.local, connection.remote]) {
+  // A listener bound to one address accepts connections only on it, so that address is the
+  // local address when the runtime does not report one (Deno.serve).
+  const listenAddress = ipFamily(config.api.listenHost) !== null && !/^(0\.0\.0\.0|::)$/.test(config.api.listenHost) ? config.api.listenHost : null;
+  for (const client of [connection.local ?? listenAddress, connection.remote]) {
     if (client === null || isLoopback(client)) continue;
     const family = ipFamily(client);
     for (const row of rows) {

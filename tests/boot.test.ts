@@ -79,6 +79,7 @@ describe("boot script URLs follow the network of the request", () => {
     { name: "IPv4-mapped addresses", env: socketEnv("::ffff:10.150.0.7", "::ffff:10.150.255.254"), expected: "http://10.150.255.254:7050" },
     { name: "no network matches: beacon", env: socketEnv("172.16.0.5", "172.16.0.1"), expected: "http://10.141.255.254:7050" },
     { name: "Deno.serve info shape", env: { remoteAddr: { hostname: "10.150.0.7", port: 5000, transport: "tcp" } }, expected: "http://10.150.255.254:7050" },
+    { name: "Deno.serve shape from outside networks", env: { remoteAddr: { hostname: "172.16.0.5", port: 5000, transport: "tcp" } }, expected: "http://10.141.255.254:7050" },
     { name: "no connection info: beacon", env: {}, expected: "http://10.141.255.254:7050" },
     { name: "loopback client uses Host header", env: socketEnv("127.0.0.1", "127.0.0.1"), host: "10.0.2.2:41234", expected: "http://10.0.2.2:41234" },
     { name: "loopback IPv6 client uses Host header", env: socketEnv("::1", "::1"), host: "[::1]:41234", expected: "http://[::1]:41234" },
@@ -96,6 +97,26 @@ describe("boot script URLs follow the network of the request", () => {
       assert.ok(!script.includes("127.0.0.1"), "no loopback URL reaches a script");
     });
   }
+});
+
+describe("listen address stands in for an unknown local address", () => {
+  let t: TestApp;
+  before(async () => {
+    t = await createTestApp();
+    // The test config listens on 127.0.0.1; a daemon bound to 10.150.255.254 accepts only there.
+    t.config.api.listenHost = "10.150.255.254";
+    await t.db.write(async (tx) => {
+      const [net] = await tx.insert(network).values({ name: "rack2", network: "10.150.0.0", subnet: 16 }).returning();
+      const [beacon] = await tx.select().from(controller).where(eq(controller.beacon, true));
+      await tx.insert(ipAddress).values({ network_id: net.id, ipaddress: "10.150.255.254", controller_id: beacon.id });
+    });
+  });
+  after(() => t.close());
+
+  test("client outside every network", async () => {
+    const response = await boot(t, "/boot", { remoteAddr: { hostname: "172.16.0.5", port: 5000, transport: "tcp" } });
+    assert.match(await response.text(), /^set luna-url http:\/\/10\.150\.255\.254:7050\/boot\/search/m);
+  });
 });
 
 describe("GET /boot, /boot/short and /boot/disk", () => {
