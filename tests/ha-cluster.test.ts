@@ -105,6 +105,21 @@ describe("three controllers on a replicated libSQL server", { timeout: 240_000 }
     // The controller key of /config/cluster names the config file, which differs per controller.
     return JSON.stringify(parts).replace(/"luna_config":"[^"]*"/g, "");
   };
+  const BOOT_MAC = "52:54:00:0a:00:01";
+  /** Kernel, initrd and archive of the packed image, once the pack test ran. */
+  const packedFiles: string[] = [];
+  /** A known node's boot script, as a booting node fetches it: no token, plain text. */
+  const bootScript = async (controller: Controller) => {
+    const response = await fetch(`http://127.0.0.1:${controller.port}/boot/search/mac/${BOOT_MAC}`, { signal: AbortSignal.timeout(10000) });
+    return { status: response.status, text: await response.text() };
+  };
+  const assertBoots = async (controller: Controller, when: string) => {
+    const { status, text } = await bootScript(controller);
+    assert.equal(status, 200, `boot on ${controller.name} ${when}`);
+    assert.match(text, /^#!ipxe/);
+    assert.match(text, /node001/, `boot script on ${controller.name} ${when} is not node001's`);
+  };
+
   const masters = async () => {
     const result = [];
     for (const controller of controllers) {
@@ -151,70 +166,6 @@ describe("three controllers on a replicated libSQL server", { timeout: 240_000 }
     assert.equal(found.length, 1);
   });
 
-  test("a write on any controller is visible on all", async () => {
-    for (const [index, controller] of controllers.entries()) {
-      const name = `ha-node${index + 1}`;
-      assert.equal((await createNode(controller, name)).status, 201);
-      for (const reader of controllers) {
-        await eventually(`${name} on ${reader.name}`, 10000, async () => ((await call(reader, `/config/node/${name}`)).status === 200 ? true : undefined));
-      }
-    }
-  });
-
-  test("a crashed master is replaced within the lease time, writes go on, and it catches up", async () => {
-    const [oldMaster] = await masters();
-    const crashed = controllers.find((controller) => controller.name === oldMaster)!;
-    const survivors = controllers.filter((controller) => controller !== crashed);
-    await stopController(crashed, "SIGKILL");
-    const crashedAt = Date.now();
-
-    const writesDuringFailover = ["ha-failover1", "ha-failover2"];
-    assert.equal((await createNode(survivors[0], writesDuringFailover[0])).status, 201);
-    const [newMaster] = await eventually("a new master", LEASE_SECONDS * 1000 * 3, async () => {
-      const current = await masters();
-      return current.length === 1 ? current : undefined;
-    });
-    const takeoverSeconds = (Date.now() - crashedAt) / 1000;
-    assert.notEqual(newMaster, oldMaster);
-    assert.ok(takeoverSeconds <= LEASE_SECONDS * 2, `takeover took ${takeoverSeconds} s with a ${LEASE_SECONDS} s lease`);
-    assert.equal((await createNode(survivors[1], writesDuringFailover[1])).status, 201);
-
-    await startController(crashed);
-    const reference = await eventually("replicas to agree", 15000, async () => {
-      const dumps = await Promise.all(controllers.map(dump));
-      return dumps.every((item) => item === dumps[0]) ? dumps[0] : undefined;
-    });
-    for (const name of writesDuringFailover) assert.ok(reference.includes(`"${name}"`), `${name} is missing after the restart`);
-    assert.equal(reference.split(`"name":"ha-failover1"`).length - 1, 1, "a write was duplicated");
-  });
-
-  test("without the primary, reads go on, writes answer 503, and work again after it returns", async () => {
-    const [masterBeforeOutage] = await masters();
-    await stopPrimary();
-    for (const controller of controllers) {
-      const read = await call(controller, "/config/node/ha-node1");
-      assert.equal(read.status, 200, `read on ${controller.name} while the primary is down`);
-      const write = await createNode(controller, `ha-offline-${controller.name}`);
-      assert.equal(write.status, 503, `write on ${controller.name} while the primary is down`);
-      assert.match(write.body.message, /primary database .* cannot be reached/);
-    }
-
-    // Disaster recovery: without the primary no controller can take the lease, unless overruled.
-    const standby = controllers.find((controller) => controller.name !== (masterBeforeOutage ?? ""))!;
-    assert.equal((await call(standby, "/ha/master/_set")).status, 503);
-    assert.equal((await call(standby, "/ha/overrule/_set")).status, 204);
-    assert.equal((await call(standby, "/ha/master/_set")).status, 200);
-    assert.equal((await call(standby, "/ha/master")).status, 200);
-
-    await startPrimary();
-    await eventually("writes to work again", 15000, async () => ((await createNode(controllers[0], "ha-after-outage")).status === 201 ? true : undefined));
-    for (const controller of controllers) {
-      await eventually(`ha-after-outage on ${controller.name}`, 10000, async () =>
-        ((await call(controller, "/config/node/ha-after-outage")).status === 200 ? true : undefined));
-      assert.equal((await call(controller, "/config/node/ha-node1")).status, 200, "a write from before the outage was lost");
-    }
-  });
-
   test("an image packed on one controller is served byte for byte by the others", async () => {
     const packer = controllers[0];
     const root = join(packer.directory, "images", "compute-image");
@@ -242,6 +193,7 @@ describe("three controllers on a replicated libSQL server", { timeout: 240_000 }
     await eventually("the pack to finish", 60000, async () => ((await call(packer, `/config/status/${pack.body.request_id}`)).status === 404 ? true : undefined));
     const image = (await call(packer, "/config/osimage/compute-image")).body.config.osimage["compute-image"];
     const names = [image.kernelfile, image.initrdfile, image.imagefile].map((name: string) => name.replace(/^!!|!!$/g, ""));
+    packedFiles.push(...names);
 
     for (const name of names) {
       const original = readFileSync(join(packer.directory, "files", name));
@@ -258,4 +210,87 @@ describe("three controllers on a replicated libSQL server", { timeout: 240_000 }
       }
     }
   });
+
+  test("a node's MAC set on one controller boots it from every controller", async () => {
+    const response = await call(controllers[1], "/config/node/node001/interfaces", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ config: { node: { node001: { interfaces: [{ interface: "BOOTIF", macaddress: BOOT_MAC }] } } } }),
+    });
+    assert.equal(response.status, 204);
+    for (const controller of controllers) {
+      await eventually(`the MAC on ${controller.name}`, 10000, async () => ((await bootScript(controller)).text.includes("node001") ? true : undefined));
+      await assertBoots(controller, "after the MAC was set");
+    }
+  });
+
+  test("a write on any controller is visible on all", async () => {
+    for (const [index, controller] of controllers.entries()) {
+      const name = `ha-node${index + 1}`;
+      assert.equal((await createNode(controller, name)).status, 201);
+      for (const reader of controllers) {
+        await eventually(`${name} on ${reader.name}`, 10000, async () => ((await call(reader, `/config/node/${name}`)).status === 200 ? true : undefined));
+      }
+    }
+  });
+
+  test("a crashed master is replaced within the lease time, writes go on, and it catches up", async () => {
+    const [oldMaster] = await masters();
+    const crashed = controllers.find((controller) => controller.name === oldMaster)!;
+    const survivors = controllers.filter((controller) => controller !== crashed);
+    await stopController(crashed, "SIGKILL");
+    const crashedAt = Date.now();
+
+    const writesDuringFailover = ["ha-failover1", "ha-failover2"];
+    assert.equal((await createNode(survivors[0], writesDuringFailover[0])).status, 201);
+    for (const survivor of survivors) await assertBoots(survivor, "during the failover");
+    const [newMaster] = await eventually("a new master", LEASE_SECONDS * 1000 * 3, async () => {
+      const current = await masters();
+      return current.length === 1 ? current : undefined;
+    });
+    const takeoverSeconds = (Date.now() - crashedAt) / 1000;
+    assert.notEqual(newMaster, oldMaster);
+    assert.ok(takeoverSeconds <= LEASE_SECONDS * 2, `takeover took ${takeoverSeconds} s with a ${LEASE_SECONDS} s lease`);
+    assert.equal((await createNode(survivors[1], writesDuringFailover[1])).status, 201);
+
+    await startController(crashed);
+    const reference = await eventually("replicas to agree", 15000, async () => {
+      const dumps = await Promise.all(controllers.map(dump));
+      return dumps.every((item) => item === dumps[0]) ? dumps[0] : undefined;
+    });
+    for (const name of writesDuringFailover) assert.ok(reference.includes(`"${name}"`), `${name} is missing after the restart`);
+    assert.equal(reference.split(`"name":"ha-failover1"`).length - 1, 1, "a write was duplicated");
+  });
+
+  test("without the primary, reads go on, writes answer 503, and work again after it returns", async () => {
+    const [masterBeforeOutage] = await masters();
+    await stopPrimary();
+    for (const controller of controllers) {
+      const read = await call(controller, "/config/node/ha-node1");
+      assert.equal(read.status, 200, `read on ${controller.name} while the primary is down`);
+      await assertBoots(controller, "while the primary is down");
+      const kernel = await fetch(`http://127.0.0.1:${controller.port}/files/${packedFiles[0]}`);
+      assert.equal(kernel.status, 200, `kernel file on ${controller.name} while the primary is down`);
+      await kernel.body?.cancel();
+      const write = await createNode(controller, `ha-offline-${controller.name}`);
+      assert.equal(write.status, 503, `write on ${controller.name} while the primary is down`);
+      assert.match(write.body.message, /primary database .* cannot be reached/);
+    }
+
+    // Disaster recovery: without the primary no controller can take the lease, unless overruled.
+    const standby = controllers.find((controller) => controller.name !== (masterBeforeOutage ?? ""))!;
+    assert.equal((await call(standby, "/ha/master/_set")).status, 503);
+    assert.equal((await call(standby, "/ha/overrule/_set")).status, 204);
+    assert.equal((await call(standby, "/ha/master/_set")).status, 200);
+    assert.equal((await call(standby, "/ha/master")).status, 200);
+
+    await startPrimary();
+    await eventually("writes to work again", 15000, async () => ((await createNode(controllers[0], "ha-after-outage")).status === 201 ? true : undefined));
+    for (const controller of controllers) {
+      await eventually(`ha-after-outage on ${controller.name}`, 10000, async () =>
+        ((await call(controller, "/config/node/ha-after-outage")).status === 200 ? true : undefined));
+      assert.equal((await call(controller, "/config/node/ha-node1")).status, 200, "a write from before the outage was lost");
+    }
+  });
+
 });
