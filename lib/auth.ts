@@ -17,12 +17,13 @@ export type Caller =
 
 /** Signs and checks HS256 tokens with the cluster's SECRET_KEY. */
 export class TokenService {
-  readonly #key: Uint8Array;
+  /** Imported once: jose would import raw key bytes again for every token it signs or checks. */
+  readonly #key: Promise<CryptoKey>;
   readonly #expirySeconds: number;
   readonly #clock: Clock;
 
   constructor(secretKey: string, expirySeconds: number, clock: Clock) {
-    this.#key = new TextEncoder().encode(secretKey);
+    this.#key = crypto.subtle.importKey("raw", new TextEncoder().encode(secretKey), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
     this.#expirySeconds = expirySeconds;
     this.#clock = clock;
   }
@@ -32,19 +33,19 @@ export class TokenService {
   }
 
   /** Issues an admin token with the claims the original daemon uses: `id` and `exp`. */
-  issueAdmin(userId = 0): Promise<string> {
+  async issueAdmin(userId = 0): Promise<string> {
     return new SignJWT({ id: userId })
       .setProtectedHeader({ alg: "HS256", typ: "JWT" })
       .setExpirationTime(this.#nowSeconds() + this.#expirySeconds)
-      .sign(this.#key);
+      .sign(await this.#key);
   }
 
   /** Issues a token that is valid only for one node's own install calls. */
-  issueProvision(node: string, seconds = PROVISION_TOKEN_SECONDS): Promise<string> {
+  async issueProvision(node: string, seconds = PROVISION_TOKEN_SECONDS): Promise<string> {
     return new SignJWT({ node, scope: "provision" })
       .setProtectedHeader({ alg: "HS256", typ: "JWT" })
       .setExpirationTime(this.#nowSeconds() + seconds)
-      .sign(this.#key);
+      .sign(await this.#key);
   }
 
   /**
@@ -55,7 +56,7 @@ export class TokenService {
     if (!token) throw unauthorized("A valid token is missing");
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, this.#key, {
+      ({ payload } = await jwtVerify(token, await this.#key, {
         algorithms: ["HS256"],
         currentDate: new Date(this.#clock.now()),
         requiredClaims: ["exp"],

@@ -8,6 +8,7 @@ import * as schema from "./schema/index.ts";
 import { Mutex } from "../mutex.ts";
 import { DomainError, unavailable } from "../errors.ts";
 import { gateSingleConnection } from "./single-connection.ts";
+import { cachePreparedStatements } from "./statement-cache.ts";
 import { logger } from "../log.ts";
 
 const log = logger("database");
@@ -79,6 +80,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     mkdirSync(dirname(options.url.slice("file:".length)), { recursive: true });
   }
 
+  cachePreparedStatements();
   let client: Client;
   try {
     client = createClient({
