@@ -1,7 +1,7 @@
 import { serve } from "@hono/node-server";
 import { createApp } from "./lib/app.ts";
 import { bootstrapIfEmpty } from "./lib/bootstrap.ts";
-import { ConfigError, loadConfig, locateConfig, CONFIG_ENV } from "./lib/config.ts";
+import { applyListenFlag, ConfigError, loadConfig, locateConfig, CONFIG_ENV } from "./lib/config.ts";
 import { openDatabase, redactUrl } from "./lib/db/database.ts";
 import { systemHardware } from "./lib/hardware/index.ts";
 import { describeError, logger, setupLogging, stopLogging } from "./lib/log.ts";
@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const named = argv.some((argument) => argument.startsWith("--config")) || Boolean(process.env[CONFIG_ENV]);
   const file = locateConfig(argv, process.env, process.cwd());
-  const config = loadConfig(file, { allowGenerate: !named });
+  const config = applyListenFlag(loadConfig(file, { allowGenerate: !named }), argv);
   await setupLogging(config.logger.level, config.logger.logfile);
   if (config.generated) {
     log.warning("Generated a new configuration with random API credentials at {file}; the password is in that file", { file });

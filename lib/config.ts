@@ -46,7 +46,8 @@ export interface Config {
   };
   secrets: { encrypt: boolean };
   webserver: { port: number; protocol: "http" | "https" };
-  services: { dhcp: string; dhcp6: string; dns: string; command: string; cooldownSeconds: number };
+  /** `command` is null when [SERVICES] COMMAND is `none`: files are written, no service is reloaded. */
+  services: { dhcp: string; dhcp6: string; dns: string; command: string | null; cooldownSeconds: number };
   dhcp: { server: DhcpServer; configPath: string; omapiKey: string | null };
   dns: { zoneDirectory: string; namedConfPath: string };
   bmc: {
@@ -178,6 +179,25 @@ class SectionReader {
   }
 }
 
+/**
+ * Applies `--listen HOST:PORT` from the command line over [API] LISTEN, for a quick start on
+ * another port without editing the file. Returns the config unchanged without the flag.
+ */
+export function applyListenFlag(config: Config, argv: readonly string[]): Config {
+  const index = argv.findIndex((argument) => argument === "--listen" || argument.startsWith("--listen="));
+  if (index < 0) return config;
+  const value = argv[index].includes("=") ? argv[index].slice("--listen=".length) : argv[index + 1];
+  if (!value) throw new ConfigError("Missing HOST:PORT after --listen");
+  const reader = new SectionReader("the command line", "--listen", { LISTEN: value });
+  const { host, port } = reader.hostPort("LISTEN", value);
+  return { ...config, api: { ...config.api, listenHost: host, listenPort: port } };
+}
+
+/** Reads [SERVICES] COMMAND: `none` turns service reloads off. */
+function serviceCommand(value: string): string | null {
+  return value.toLowerCase() === "none" ? null : value;
+}
+
 /** Finds the configuration file from `--config`, then the environment, then the generated default. */
 export function locateConfig(argv: readonly string[], env: Record<string, string | undefined>, cwd: string): string {
   const flag = argv.findIndex((argument) => argument === "--config" || argument.startsWith("--config="));
@@ -210,6 +230,12 @@ export function writeGeneratedConfig(file: string): void {
     "EXPIRY = 1h",
     "LISTEN = 127.0.0.1:7050",
     "ENDPOINT = 127.0.0.1:7050",
+    "",
+    "; The generated DHCP and DNS files stay in this folder, where no service reads them, so no",
+    "; service is reloaded. Point [DHCP] CONFIG_PATH and [DNS] at the real files and set COMMAND",
+    "; to /usr/bin/systemctl to have the daemon reload dhcpd and named.",
+    "[SERVICES]",
+    "COMMAND = none",
     "",
   ].join("\n");
   writeFileSync(file, text, { mode: 0o600, flag: "wx" });
@@ -324,7 +350,7 @@ export function parseConfig(text: string, file: string, generated = false): Conf
       dhcp: services.string("DHCP", "isc-dhcp-server"),
       dhcp6: services.string("DHCP6", "isc-dhcp-server6"),
       dns: services.string("DNS", "named"),
-      command: services.string("COMMAND", "/usr/bin/systemctl"),
+      command: serviceCommand(services.string("COMMAND", "/usr/bin/systemctl")),
       cooldownSeconds: services.duration("COOLDOWN", 2, "s"),
     },
     dhcp: {

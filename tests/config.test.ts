@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { ConfigError, loadConfig, locateConfig, parseConfig } from "../lib/config.ts";
+import { applyListenFlag, ConfigError, loadConfig, locateConfig, parseConfig } from "../lib/config.ts";
 
 const base = "[API]\nUSERNAME = luna\nPASSWORD = p\nSECRET_KEY = k\n";
 
@@ -48,6 +48,11 @@ describe("parseConfig", () => {
     assert.throws(() => parseConfig("[API]\nUSERNAME = luna\nSECRET_KEY = k\n", "/x/luna.ini"), /Missing value for \[API\] PASSWORD in \/x\/luna\.ini/);
   });
 
+  test("COMMAND none turns service reloads off", () => {
+    assert.equal(parseConfig(`${base}[SERVICES]\nCOMMAND = none\n`, "/x/luna.ini").services.command, null);
+    assert.equal(parseConfig(base, "/x/luna.ini").services.command, "/usr/bin/systemctl");
+  });
+
   test("keeps a password with spaces, quotes and symbols as written", () => {
     const config = parseConfig("[API]\nUSERNAME = luna\nPASSWORD = a b'c$d;e\nSECRET_KEY = k\n", "/x/luna.ini");
     assert.equal(config.api.password, "a b'c$d;e");
@@ -72,6 +77,7 @@ describe("first start", () => {
     assert.equal(statSync(file).mode & 0o777, 0o600);
     assert.match(config.api.password, /^[0-9a-f]{32}$/);
     assert.match(config.api.secretKey, /^[0-9a-f]{64}$/);
+    assert.equal(config.services.command, null, "the generated files are not the services' files, so nothing is reloaded");
     assert.equal(config.stateDirectory, join(directory, "state"));
 
     const again = loadConfig(file, { allowGenerate: true });
@@ -85,6 +91,14 @@ describe("first start", () => {
     const two = loadConfig(join(directory, "two", "luna.ini"), { allowGenerate: true });
     assert.notEqual(one.api.secretKey, two.api.secretKey);
     assert.notEqual(one.api.password, two.api.password);
+  });
+
+  test("--listen overrides [API] LISTEN and is checked", () => {
+    const config = parseConfig(base, "/x/luna.ini");
+    assert.equal(applyListenFlag(config, ["--listen", "127.0.0.1:7099"]).api.listenPort, 7099);
+    assert.equal(applyListenFlag(config, ["--listen=[::1]:7098"]).api.listenHost, "::1");
+    assert.equal(applyListenFlag(config, []), config);
+    assert.throws(() => applyListenFlag(config, ["--listen", "nowhere"]), /Invalid value "nowhere" for \[--listen\] LISTEN in the command line/);
   });
 
   test("a named file that does not exist is an error, not a generated file", () => {

@@ -56,8 +56,10 @@ describe(`daemon on a real listener (${runtime})`, () => {
     const port = await freePort();
     mkdirSync(cwd);
     const { program, args } = daemonCommand();
-    // The generated file listens on the default port 7050; the second start below moves it to a free port.
-    const daemon = await startProcess(program, args, { cwd, ready: /Listening on|Cannot listen/, timeoutMs: 60000 });
+    // --listen keeps the test off the default port 7050, which a running daemon may use.
+    const firstPort = await freePort();
+    const daemon = await startProcess(program, [...args, "--listen", `127.0.0.1:${firstPort}`], { cwd, ready: /Listening on/, timeoutMs: 60000 });
+    assert.ok(daemon.output().includes(`"address":"127.0.0.1","port":${firstPort}`), "the daemon did not listen on the --listen port");
     process.kill(daemon.child.pid!, "SIGTERM");
     await daemon.exited;
 
