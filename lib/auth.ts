@@ -9,6 +9,12 @@ export const TOKEN_HEADER = "x-access-tokens";
 /** Lifetime of the provision token embedded in boot and install scripts. */
 export const PROVISION_TOKEN_SECONDS = 3600;
 
+/** Seconds a provision token is handed out again before a new one is signed. */
+export const PROVISION_TOKEN_REUSE_SECONDS = 300;
+
+/** Nodes whose provision tokens are kept; past this the cache starts over. */
+const MAX_CACHED_PROVISION_TOKENS = 100_000;
+
 /** Identity of the caller of a request, as its token decides it. */
 export type Caller =
   | { kind: "anonymous" }
@@ -21,6 +27,7 @@ export class TokenService {
   readonly #key: Promise<CryptoKey>;
   readonly #expirySeconds: number;
   readonly #clock: Clock;
+  readonly #provisionTokens = new Map<string, { token: string; issued: number }>();
 
   constructor(secretKey: string, expirySeconds: number, clock: Clock) {
     this.#key = crypto.subtle.importKey("raw", new TextEncoder().encode(secretKey), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
@@ -46,6 +53,22 @@ export class TokenService {
       .setProtectedHeader({ alg: "HS256", typ: "JWT" })
       .setExpirationTime(this.#nowSeconds() + seconds)
       .sign(await this.#key);
+  }
+
+  /**
+   * Returns a provision token for `node` for boot and install scripts, reusing one issued in the
+   * last PROVISION_TOKEN_REUSE_SECONDS, so it still has most of its hour to run. A node that
+   * retries its boot during a storm then costs no new signature.
+   */
+  async provisionTokenFor(node: string): Promise<string> {
+    const now = this.#nowSeconds();
+    const cached = this.#provisionTokens.get(node);
+    if (cached && now - cached.issued < PROVISION_TOKEN_REUSE_SECONDS) return cached.token;
+
+    const token = await this.issueProvision(node);
+    if (this.#provisionTokens.size >= MAX_CACHED_PROVISION_TOKENS) this.#provisionTokens.clear();
+    this.#provisionTokens.set(node, { token, issued: now });
+    return token;
   }
 
   /**

@@ -355,7 +355,7 @@ async function nodeBootScript(services: Services, endpoint: EndpointResolver, re
   if (!record.netboot) return { template: "boot-disk.ipxe", view: buildBootDiskView(where), status: 200 };
   const problem = bootProblem(record);
   if (problem) throw problem;
-  const token = await services.tokens.issueProvision(record.name);
+  const token = await services.tokens.provisionTokenFor(record.name);
   const view = buildNodeBootView(where, record, mac, token, services.config.api.verifyCertificate);
   return { template: "node-boot.ipxe", view, status: 200 };
 }

@@ -81,7 +81,7 @@ async function renderInstallScript(services: Services, request: BootRequest, cal
   const [endpoint, extras, token] = await Promise.all([
     resolveServerEndpoint(services.db.orm, services.config, request.connection, request.hostHeader, record.controllers),
     loadInstallExtras(services.db.orm, record.nodeId),
-    services.tokens.issueProvision(nodeName),
+    services.tokens.provisionTokenFor(nodeName),
   ]);
   const view = buildInstallView(endpoint, record, extras, token, services.config.api.verifyCertificate);
   return new Response(services.templates.render("install.sh", view), {

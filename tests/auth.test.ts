@@ -146,3 +146,20 @@ describe("GET /filesauth", () => {
     assert.deepEqual(await response.json(), { message: "Missing request uri" });
   });
 });
+
+describe("provision token reuse", () => {
+  let t: TestApp;
+  before(async () => (t = await createTestApp()));
+  after(() => t.close());
+
+  test("a node gets the same token within five minutes and a new one after", async () => {
+    const first = await t.services.tokens.provisionTokenFor("node001");
+    t.clock.advance(299_000);
+    assert.equal(await t.services.tokens.provisionTokenFor("node001"), first);
+    assert.notEqual(await t.services.tokens.provisionTokenFor("node002"), first);
+    t.clock.advance(2000);
+    const renewed = await t.services.tokens.provisionTokenFor("node001");
+    assert.notEqual(renewed, first);
+    assert.equal(decodeJwt(renewed).exp, Math.floor(t.clock.now() / 1000) + 3600);
+  });
+});

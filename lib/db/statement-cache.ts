@@ -15,7 +15,7 @@ export function cachePreparedStatements(): void {
   if (installed) return;
   installed = true;
 
-  type Statement = { reader: boolean };
+  type Statement = { reader: boolean; columns(): unknown[] };
   const prototype = (Libsql as unknown as { prototype: { prepare(this: object, sql: string): Statement } }).prototype;
   const prepare = prototype.prepare;
   const caches = new WeakMap<object, Map<string, Statement>>();
@@ -28,6 +28,9 @@ export function cachePreparedStatements(): void {
 
     const statement = prepare.call(this, sql);
     if (!statement.reader) return statement;
+    // @libsql/client asks a statement for its columns twice per call; they never change.
+    const columns = statement.columns();
+    statement.columns = () => columns;
     if (cache.size >= MAX_STATEMENTS_PER_CONNECTION) cache.delete(cache.keys().next().value!);
     cache.set(sql, statement);
     return statement;
