@@ -80,7 +80,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     mkdirSync(dirname(options.url.slice("file:".length)), { recursive: true });
   }
 
-  cachePreparedStatements();
+  // Embedded replicas forward writes through their connection; keep their statements uncached.
+  if (!options.syncUrl) cachePreparedStatements();
   let client: Client;
   try {
     client = createClient({

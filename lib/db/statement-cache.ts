@@ -5,11 +5,15 @@ const MAX_STATEMENTS_PER_CONNECTION = 256;
 
 let installed = false;
 
+/** Statements that only read: SELECT, or WITH followed by a SELECT. */
+const READ_ONLY = /^\s*(select|with)\b/i;
+
 /**
  * Makes every embedded libSQL connection reuse its prepared read statements. @libsql/client
  * prepares each statement again on every call; for the short lookups a boot storm repeats
  * (boot script by MAC, install script) that was about a quarter of the CPU time. Statements
  * that write are not cached, because they are cheap to prepare compared with their commit.
+ * NOTE: a WITH that ends in a write would pass READ_ONLY; the daemon sends none.
  */
 export function cachePreparedStatements(): void {
   if (installed) return;
@@ -27,7 +31,8 @@ export function cachePreparedStatements(): void {
     if (cached) return cached;
 
     const statement = prepare.call(this, sql);
-    if (!statement.reader) return statement;
+    // Only plain reads: a cached INSERT ... RETURNING on an embedded replica loses its rows on Deno.
+    if (!statement.reader || !READ_ONLY.test(sql)) return statement;
     // @libsql/client asks a statement for its columns twice per call; they never change.
     const columns = statement.columns();
     statement.columns = () => columns;
