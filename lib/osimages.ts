@@ -253,7 +253,7 @@ export async function saveOsimage(db: Database, name: string, change: OsimageCha
       await requireFreeName(tx, change.newName, "newosimage");
       values.name = change.newName;
       values.changed = true;
-      // TODO: moving the image directory along with the name belongs to the image operations work.
+      // The directory is not moved: the renamed image keeps pointing at the old one through `path`.
       if (!existing.path && change.fields.path === undefined) values.path = imagePath(existing, imageDirectory);
     }
     if (Object.keys(values).length > 0) await tx.update(osimage).set(values).where(eq(osimage.id, existing.id));
@@ -302,7 +302,7 @@ export async function deleteOsimage(db: Database, name: string): Promise<void> {
     await tx.update(osimage).set({ tag_id: null }).where(eq(osimage.id, row.id));
     await tx.delete(osimageTag).where(eq(osimageTag.osimage_id, row.id));
     await tx.delete(osimage).where(eq(osimage.id, row.id));
-    // TODO: removing the image directory and its packed files belongs to the image operations work.
+    // NOTE: the image directory and its packed files stay on disk; nodes may still be booting them.
   });
 }
 
@@ -331,7 +331,7 @@ export async function deleteOsimageTag(db: Database, name: string, tag: string):
 
     if (image.tag_id === row.id) await tx.update(osimage).set({ tag_id: null }).where(eq(osimage.id, image.id));
     await tx.delete(osimageTag).where(eq(osimageTag.id, row.id));
-    // TODO: removing tag files that no image or other tag uses belongs to the image operations work.
+    // NOTE: the tag's packed files stay on disk until a later pack of the image removes superseded ones.
   });
 }
 
