@@ -1,3 +1,4 @@
+import { mkdirSync } from "node:fs";
 import { serve } from "@hono/node-server";
 import { createApp } from "./lib/app.ts";
 import { bootstrapIfEmpty } from "./lib/bootstrap.ts";
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
   log.info("Using configuration {file}", { file });
 
   ensureKeyFile(config.files.keyfile);
+  for (const directory of [config.files.imageFiles, config.files.imageDirectory, config.files.tmpDirectory]) mkdirSync(directory, { recursive: true });
   // libSQL's native replication code prints its own tracing lines to stdout; failures that
   // matter reach this daemon's log as errors of the calls that hit them.
   process.env.RUST_LOG ??= "off";
