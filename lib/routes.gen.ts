@@ -91,19 +91,21 @@ import * as route87 from "../routes/journal/index.ts";
 import * as route88 from "../routes/journal/[controller]/index.ts";
 import * as route89 from "../routes/journal/[controller]/_delete.ts";
 import * as route90 from "../routes/monitor/node/[node].ts";
-import * as route91 from "../routes/monitor/service/dhcp.ts";
-import * as route92 from "../routes/monitor/service/dns.ts";
-import * as route93 from "../routes/monitor/service/luna2.ts";
-import * as route94 from "../routes/monitor/status/[node].ts";
-import * as route95 from "../routes/openapi.json.ts";
-import * as route96 from "../routes/ping.ts";
-import * as route97 from "../routes/service/dhcp/reload.ts";
-import * as route98 from "../routes/service/dns/reload.ts";
-import * as route99 from "../routes/service/luna2/reload.ts";
-import * as route100 from "../routes/service/status/[request_id].ts";
-import * as route101 from "../routes/token.ts";
-import * as route102 from "../routes/tpm/[node].ts";
-import * as route103 from "../routes/version.ts";
+import * as route91 from "../routes/monitor/queue.ts";
+import * as route92 from "../routes/monitor/service/dhcp.ts";
+import * as route93 from "../routes/monitor/service/dns.ts";
+import * as route94 from "../routes/monitor/service/luna2.ts";
+import * as route95 from "../routes/monitor/status/index.ts";
+import * as route96 from "../routes/monitor/status/[node].ts";
+import * as route97 from "../routes/openapi.json.ts";
+import * as route98 from "../routes/ping.ts";
+import * as route99 from "../routes/service/dhcp/reload.ts";
+import * as route100 from "../routes/service/dns/reload.ts";
+import * as route101 from "../routes/service/luna2/reload.ts";
+import * as route102 from "../routes/service/status/[request_id].ts";
+import * as route103 from "../routes/token.ts";
+import * as route104 from "../routes/tpm/[node].ts";
+import * as route105 from "../routes/version.ts";
 
 /** One route module and the URI it serves. */
 export interface RouteEntry {
@@ -205,17 +207,19 @@ export const manifest: RouteEntry[] = [
   { path: "/journal/{controller}", honoPath: "/journal/:controller", module: route88 },
   { path: "/journal/{controller}/_delete", honoPath: "/journal/:controller/_delete", module: route89 },
   { path: "/monitor/node/{node}", honoPath: "/monitor/node/:node", module: route90 },
-  { path: "/monitor/service/dhcp", honoPath: "/monitor/service/dhcp", module: route91 },
-  { path: "/monitor/service/dns", honoPath: "/monitor/service/dns", module: route92 },
-  { path: "/monitor/service/luna2", honoPath: "/monitor/service/luna2", module: route93 },
-  { path: "/monitor/status/{node}", honoPath: "/monitor/status/:node", module: route94 },
-  { path: "/openapi.json", honoPath: "/openapi.json", module: route95 },
-  { path: "/ping", honoPath: "/ping", module: route96 },
-  { path: "/service/dhcp/reload", honoPath: "/service/dhcp/reload", module: route97 },
-  { path: "/service/dns/reload", honoPath: "/service/dns/reload", module: route98 },
-  { path: "/service/luna2/reload", honoPath: "/service/luna2/reload", module: route99 },
-  { path: "/service/status/{request_id}", honoPath: "/service/status/:request_id", module: route100 },
-  { path: "/token", honoPath: "/token", module: route101 },
-  { path: "/tpm/{node}", honoPath: "/tpm/:node", module: route102 },
-  { path: "/version", honoPath: "/version", module: route103 },
+  { path: "/monitor/queue", honoPath: "/monitor/queue", module: route91 },
+  { path: "/monitor/service/dhcp", honoPath: "/monitor/service/dhcp", module: route92 },
+  { path: "/monitor/service/dns", honoPath: "/monitor/service/dns", module: route93 },
+  { path: "/monitor/service/luna2", honoPath: "/monitor/service/luna2", module: route94 },
+  { path: "/monitor/status", honoPath: "/monitor/status", module: route95 },
+  { path: "/monitor/status/{node}", honoPath: "/monitor/status/:node", module: route96 },
+  { path: "/openapi.json", honoPath: "/openapi.json", module: route97 },
+  { path: "/ping", honoPath: "/ping", module: route98 },
+  { path: "/service/dhcp/reload", honoPath: "/service/dhcp/reload", module: route99 },
+  { path: "/service/dns/reload", honoPath: "/service/dns/reload", module: route100 },
+  { path: "/service/luna2/reload", honoPath: "/service/luna2/reload", module: route101 },
+  { path: "/service/status/{request_id}", honoPath: "/service/status/:request_id", module: route102 },
+  { path: "/token", honoPath: "/token", module: route103 },
+  { path: "/tpm/{node}", honoPath: "/tpm/:node", module: route104 },
+  { path: "/version", honoPath: "/version", module: route105 },
 ];

@@ -72,3 +72,30 @@ describe("jobs and rolling status", () => {
     assert.equal((await poll("/config/status/unknown")).status, 404);
   });
 });
+
+describe("monitor queue and status lists", () => {
+  let t: TestApp;
+  before(async () => (t = await createTestApp()));
+  after(() => t.close());
+
+  test("the queue lists queued jobs and the status list their lines", async () => {
+    const { requestId } = await createJob(t.db, t.clock, { kind: "pack", object: "compute-image", username: "luna" });
+    const queue = (await (await t.request("/monitor/queue")).json()).monitor.queue;
+    assert.equal(queue.length, 1);
+    assert.equal(queue[0].request_id, requestId);
+    assert.equal(queue[0].status, "queued");
+    assert.equal(queue[0].task, "pack compute-image");
+
+    await runJob(t.db, t.clock, requestId, (reporter) => reporter.info("packing osimage compute-image"));
+    assert.deepEqual((await (await t.request("/monitor/queue")).json()).monitor.queue, []);
+    const status = (await (await t.request("/monitor/status")).json()).monitor.status;
+    assert.equal(status[0].request_id, requestId);
+    assert.equal(status[0].message, "packing osimage compute-image");
+    assert.equal(status[0].username_initiator, "luna");
+  });
+
+  test("both lists need an admin token", async () => {
+    assert.equal((await t.request("/monitor/queue", { headers: { "x-access-tokens": "" } })).status, 401);
+    assert.equal((await t.request("/monitor/status", { headers: { "x-access-tokens": "" } })).status, 401);
+  });
+});
