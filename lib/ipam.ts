@@ -6,7 +6,7 @@ import { bigIntToIp, type Cidr, hostBounds, type IpFamily, ipToBigInt, parseCidr
 type Reader = Orm | Transaction;
 export type NetworkRow = typeof network.$inferSelect;
 
-/** The network's IPv4 or IPv6 part as a CIDR, or null when it has none. */
+/** Returns the network's IPv4 or IPv6 part as a CIDR, or null when it has none. */
 export function networkCidr(row: NetworkRow, family: IpFamily): Cidr | null {
   const base = family === 4 ? row.network : row.network_ipv6;
   const prefix = family === 4 ? row.subnet : row.subnet_ipv6;
@@ -14,7 +14,7 @@ export function networkCidr(row: NetworkRow, family: IpFamily): Cidr | null {
   return parseCidr(`${base}/${prefix}`);
 }
 
-/** The network's DHCP range for `family` as integers, or null when DHCP or the range is off. */
+/** Returns the network's DHCP range for `family` as integers, or null when DHCP or the range is off. */
 export function dhcpRange(row: NetworkRow, family: IpFamily): { first: bigint; last: bigint } | null {
   if (!row.dhcp || row.dhcp_nodes_only) return null;
   const begin = family === 4 ? row.dhcp_range_begin : row.dhcp_range_begin_ipv6;
@@ -77,7 +77,7 @@ export async function findNetwork(db: Reader, name: string): Promise<NetworkRow 
   return row ?? null;
 }
 
-/** Who holds an address, for conflict messages. */
+/** Owner of an address, for conflict messages. */
 export interface AddressOwner {
   /** E.g. `interface BOOTIF of node "node001"` or `controller "controller"`. */
   description: string;

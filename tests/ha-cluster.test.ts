@@ -108,7 +108,7 @@ describe("three controllers on a replicated libSQL server", { timeout: 240_000 }
   const BOOT_MAC = "52:54:00:0a:00:01";
   /** Kernel, initrd and archive of the packed image, once the pack test ran. */
   const packedFiles: string[] = [];
-  /** A known node's boot script, as a booting node fetches it: no token, plain text. */
+  /** Fetches a known node's boot script as a booting node does: no token, plain text. */
   const bootScript = async (controller: Controller) => {
     const response = await fetch(`http://127.0.0.1:${controller.port}/boot/search/mac/${BOOT_MAC}`, { signal: AbortSignal.timeout(10000) });
     return { status: response.status, text: await response.text() };
@@ -166,7 +166,7 @@ describe("three controllers on a replicated libSQL server", { timeout: 240_000 }
     assert.equal(found.length, 1);
   });
 
-  test("an image packed on one controller is served byte for byte by the others", async () => {
+  test("packed image served by every controller", async () => {
     const packer = controllers[0];
     const root = join(packer.directory, "images", "compute-image");
     const kernel = "6.1.0-ha-amd64";
@@ -234,7 +234,7 @@ describe("three controllers on a replicated libSQL server", { timeout: 240_000 }
     }
   });
 
-  test("a crashed master is replaced within the lease time, writes go on, and it catches up", async () => {
+  test("crashed master replaced within the lease", async () => {
     const [oldMaster] = await masters();
     const crashed = controllers.find((controller) => controller.name === oldMaster)!;
     const survivors = controllers.filter((controller) => controller !== crashed);
@@ -262,7 +262,7 @@ describe("three controllers on a replicated libSQL server", { timeout: 240_000 }
     assert.equal(reference.split(`"name":"ha-failover1"`).length - 1, 1, "a write was duplicated");
   });
 
-  test("without the primary, reads go on, writes answer 503, and work again after it returns", async () => {
+  test("primary outage keeps reads and boots", async () => {
     const [masterBeforeOutage] = await masters();
     await stopPrimary();
     for (const controller of controllers) {
