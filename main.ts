@@ -29,7 +29,7 @@ async function main(): Promise<void> {
 
   ensureKeyFile(config.files.keyfile);
   for (const directory of [config.files.imageFiles, config.files.imageDirectory, config.files.tmpDirectory]) mkdirSync(directory, { recursive: true });
-  // libSQL's native replication code prints its own tracing lines to stdout; failures that
+  // libSQL's native replication code prints its own tracing lines to stdout. Failures that
   // matter reach this daemon's log as errors of the calls that hit them.
   process.env.RUST_LOG ??= "off";
   const db = await openDatabase(config.database);
@@ -84,7 +84,7 @@ interface DenoRuntime {
 
 /**
  * Starts the HTTP listener: Deno.serve on Deno, @hono/node-server on Node. `close` stops
- * accepting connections and resolves once the requests in flight are answered.
+ * accepting connections and resolves once the requests in flight have their responses.
  */
 async function listen(
   fetch: (request: Request, env?: unknown) => Response | Promise<Response>,

@@ -1,3 +1,4 @@
+import { decodeBase64Text } from "./base64-text.ts";
 import { and, eq, gt, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import { alias } from "drizzle-orm/sqlite-core";
@@ -399,11 +400,7 @@ export async function loadNodeBoot(db: Orm, selector: NodeSelector): Promise<Nod
  * spaces.
  */
 export function normaliseKernelOptions(value: string): string {
-  let text = value.trim();
-  if (/^[A-Za-z0-9+/]+={0,2}$/.test(text) && text.length % 4 === 0) {
-    const decoded = Buffer.from(text, "base64").toString("utf8");
-    if (/^[\x20-\x7e\t\r\n]+$/.test(decoded)) text = decoded.trim();
-  }
+  const text = decodeBase64Text(value) ?? value;
   return text.split(/\s+/).filter((part) => part !== "").join(" ");
 }
 

@@ -154,8 +154,8 @@ class SectionReader {
     const match = /^(\d+)\s*([hms]?)$/i.exec(value);
     if (!match || Number(match[1]) === 0) this.#fail(key, value, "a positive duration such as 1h, 30m or 45s");
     const unit = (match[2] || bareUnit).toLowerCase();
-    const multiplier = unit === "h" ? 3600 : unit === "m" ? 60 : 1;
-    return Number(match[1]) * multiplier;
+    const seconds = { h: 3600, m: 60, s: 1 }[unit as "h" | "m" | "s"];
+    return Number(match[1]) * seconds;
   }
 
   /** Reads `host:port`; IPv6 hosts are written in brackets. */

@@ -69,7 +69,7 @@ export async function regenerateDhcp(services: Services, options: RegenerationOp
   if (outcome.installed.length === 0) return { ...outcome, reloaded: false };
   const unit = services.config.services.dhcp;
   if (!runsSingletonWork(services)) {
-    // Two controllers answering DHCP would hand out conflicting leases: only the master serves it.
+    // Two controllers serving DHCP would hand out conflicting leases, so only the master serves it.
     await report(`${unit} is reloaded by the master controller only`);
     return { ...outcome, reloaded: false };
   }

@@ -168,7 +168,7 @@ export class HaAgent {
 
   /**
    * Checks that the primary responds. The replica itself is kept current by libSQL's periodic
-   * sync; calling sync() here would block the event loop for the whole connect timeout while the
+   * sync. Calling sync() here would block the event loop for the whole connect timeout while the
    * primary is down, because the native call is synchronous.
    */
   async #checkPrimary(): Promise<void> {

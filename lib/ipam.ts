@@ -104,7 +104,7 @@ export interface NetworkAddress extends AddressOwner {
   dhcp: boolean;
   /** Name of the holding node, controller, switch or other device. */
   device: string;
-  /** Interface name when a node interface holds the address, else null. */
+  /** Interface name when the address belongs to a node interface, else null. */
   interfaceName: string | null;
   /** Hostname of the holding controller, or null for other holders. */
   controllerHostname: string | null;

@@ -34,7 +34,7 @@ export const STATE_MAX_LENGTH = 64;
 /** Maximum length of the optional free-text status that comes with a state. */
 export const STATUS_MAX_LENGTH = 2048;
 
-/** What a node last reported, as GET /monitor/status/{node} shows it. */
+/** State a node last reported, as GET /monitor/status/{node} shows it. */
 export interface NodeStatusView {
   /** 200 or 500 for known installer states, else the stored status text (null when none was sent). */
   status: number | string | null;

@@ -6,7 +6,7 @@ const KEY_BYTES = 32;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-/** Prefix of stored ciphertext, so a future key or cipher change can be told apart. */
+/** Prefix of stored ciphertext, so a future key or cipher change can be recognised. */
 const FORMAT = "v1:";
 
 /** Creates the secrets key file (32 random bytes, base64) with mode 0600 if it does not exist. */

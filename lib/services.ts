@@ -24,7 +24,7 @@ export interface Services {
   ha: HaAgent;
 }
 
-/** What the app factory needs; the clock defaults to the wall clock. */
+/** Arguments of the app factory; the clock defaults to the wall clock. */
 export interface ServiceOptions {
   config: Config;
   db: Database;

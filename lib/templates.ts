@@ -15,7 +15,7 @@ const EXTENSION = ".eta";
 export class Templates {
   readonly #eta = new Eta({ autoEscape: false, autoTrim: false, useWith: false });
   readonly #names = new Set<string>();
-  /** Where each template was loaded from, by name. */
+  /** File each template was loaded from, by name. */
   readonly sources = new Map<string, string>();
 
   constructor(siteDirectory: string | null) {

@@ -152,7 +152,7 @@ describe("provision token reuse", () => {
   before(async () => (t = await createTestApp()));
   after(() => t.close());
 
-  test("a node gets the same token within five minutes and a new one after", async () => {
+  test("provision token reused for five minutes", async () => {
     const first = await t.services.tokens.provisionTokenFor("node001");
     t.clock.advance(299_000);
     assert.equal(await t.services.tokens.provisionTokenFor("node001"), first);

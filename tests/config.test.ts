@@ -101,7 +101,7 @@ describe("first start", () => {
     assert.throws(() => applyListenFlag(config, ["--listen", "nowhere"]), /Invalid value "nowhere" for \[--listen\] LISTEN in the command line/);
   });
 
-  test("a named file that does not exist is an error, not a generated file", () => {
+  test("missing named file is an error", () => {
     assert.throws(() => loadConfig(join(directory, "missing.ini"), { allowGenerate: false }), /does not exist/);
   });
 });

@@ -14,7 +14,7 @@ import type { Services } from "../lib/services.ts";
 export const TEST_EPOCH = Date.UTC(2026, 0, 1);
 export const TEST_PASSWORD = "test password with spaces, 'quotes' and $dollar";
 
-/** A hardware adapter that records every command and answers from a script of replies. */
+/** A hardware adapter that records every command and returns scripted replies. */
 export class RecordingHardware implements Hardware {
   readonly calls: CommandSpec[] = [];
   reply: (spec: CommandSpec) => Promise<CommandResult> = () =>

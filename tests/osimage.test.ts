@@ -266,8 +266,8 @@ describe("osimage routes", () => {
     assert.equal(body.message, "osimage clone for img-clone2 queued");
     assert.equal(typeof body.request_id, "string");
     assert.ok(await storedImage(t, "img-clone2"));
-    // The source has no directory here, so the copy job fails and removes the clone again;
-    // wait for it, so later tests count a settled table. tests/osimage-copy.test.ts covers copies.
+    // The source has no directory here, so the copy job fails and removes the clone again.
+    // Waiting for it lets later tests count a settled table. tests/osimage-copy.test.ts covers copies.
     for (let attempt = 0; attempt < 500 && (await t.request(`/config/status/${body.request_id}`)).status !== 404; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }

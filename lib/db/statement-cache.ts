@@ -10,7 +10,7 @@ const READ_ONLY = /^\s*(select|with)\b/i;
 
 /**
  * Makes every embedded libSQL connection reuse its prepared read statements. @libsql/client
- * prepares each statement again on every call; for the short lookups a boot storm repeats
+ * prepares each statement again on every call. For the short lookups a boot storm repeats
  * (boot script by MAC, install script) that was about a quarter of the CPU time. Statements
  * that write are not cached, because they are cheap to prepare compared with their commit.
  * NOTE: a WITH that ends in a write would pass READ_ONLY; the daemon sends none.
@@ -33,7 +33,7 @@ export function cachePreparedStatements(): void {
     const statement = prepare.call(this, sql);
     // Only plain reads: a cached INSERT ... RETURNING on an embedded replica loses its rows on Deno.
     if (!statement.reader || !READ_ONLY.test(sql)) return statement;
-    // @libsql/client asks a statement for its columns twice per call; they never change.
+    // @libsql/client reads a statement's columns twice per call, and they never change.
     const columns = statement.columns();
     statement.columns = () => columns;
     if (cache.size >= MAX_STATEMENTS_PER_CONNECTION) cache.delete(cache.keys().next().value!);

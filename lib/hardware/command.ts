@@ -16,7 +16,7 @@ export interface CommandSpec {
   redactArgs?: readonly number[];
 }
 
-/** What a finished program returned. */
+/** Result of a finished program. */
 export interface CommandResult {
   exitCode: number;
   stdout: string;

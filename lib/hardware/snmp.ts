@@ -1,6 +1,6 @@
 import { CommandError, type Hardware } from "./index.ts";
 
-/** Where and how to reach one SNMP agent with SNMPv2c. */
+/** Address, port and community of one SNMP agent, reached with SNMPv2c. */
 export interface SnmpTarget {
   /** IPv4 or IPv6 address or host name. */
   host: string;
@@ -20,7 +20,7 @@ export interface SnmpVariable {
   value: string;
 }
 
-/** A walk that failed: the agent did not answer (wrong community, unreachable) or snmpwalk failed. */
+/** A walk that failed: the agent did not respond (wrong community, unreachable) or snmpwalk failed. */
 export class SnmpError extends Error {
   readonly timedOut: boolean;
 
@@ -46,7 +46,7 @@ export function snmpAgentAddress(target: Pick<SnmpTarget, "host" | "port">): str
 /**
  * Walks the subtree `rootOid` of an agent with `snmpwalk -v2c -On -Oq` and returns its variables
  * in the agent's order. A subtree the agent does not have returns no variables. Throws
- * `SnmpError` when the agent does not answer or snmpwalk fails. The community travels in argv,
+ * `SnmpError` when the agent does not respond or snmpwalk fails. The community travels in argv,
  * hidden from logs and errors by the hardware adapter's redaction and by this function.
  */
 export async function snmpWalk(hardware: Hardware, target: SnmpTarget, rootOid: string): Promise<SnmpVariable[]> {

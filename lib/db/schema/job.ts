@@ -5,7 +5,7 @@ export const job = sqliteTable("job", {
   request_id: text("request_id").primaryKey(),
   /** Operation name, e.g. "pack" or "power". */
   kind: text("kind").notNull(),
-  /** What it acts on, e.g. an image name; a second request for the same kind and object joins this job. */
+  /** Object it acts on, e.g. an image name. A second request for the same kind and object joins this job. */
   object: text("object").notNull(),
   /** queued, running, done or failed. */
   state: text("state").notNull(),

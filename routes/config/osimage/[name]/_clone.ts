@@ -28,12 +28,12 @@ export const POST = handler(
   async ({ services, params, body }) => {
     const { name: sentName, newosimage, nocopy, bare, ...fields } = unwrapEnvelope(body, "osimage", params.name);
     requireSameName(sentName, params.name, "newosimage");
-    // The API specification answers a missing newosimage with 404, not 400.
+    // The API specification returns 404 for a missing newosimage, not 400.
     if (newosimage === undefined) throw notFound("Invalid request: newosimage is missing: send the name of the new OS image");
     await cloneOsimage(services.db, params.name, newosimage, fields);
     if (nocopy) return message(`OS image ${params.name} cloned as ${newosimage}`, 201);
 
-    // luna2-cli expects 200 with a request_id when the directory is copied, as the original answers.
+    // luna2-cli expects 200 with a request_id when the directory is copied, as the original returns.
     const { requestId } = await startImageCopy(services, params.name, newosimage, bare === true);
     return json({ message: `osimage clone for ${newosimage} queued`, request_id: requestId });
   },
